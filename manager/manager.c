@@ -1,0 +1,212 @@
+/* The manager context: lookups, dirty-node tracking and tick scheduling. */
+#include "manager.h"
+#include "dispatcher.h"
+#include "log.h"
+#include "pb.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_PER_S 1000000000LL
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct mgr *m = w->data;
+	m->tick_pending = false;
+	int r = mgr_tick(m, now_wall_ns());
+	if (m->disp)
+		dispatcher_push(m->disp);
+	if (r > 0) {
+		/* Decisions beget decisions (a stopped task frees a slot):
+		 * go again until a pass changes nothing. */
+		mgr_schedule_tick(m);
+	} else if (m->next_wakeup_ns) {
+		double in = (double)(m->next_wakeup_ns - now_wall_ns()) / 1e9;
+		if (in < 0.01)
+			in = 0.01;
+		ev_timer_stop(loop, &m->tick_timer);
+		ev_timer_set(&m->tick_timer, in, 0);
+		ev_timer_start(loop, &m->tick_timer);
+		m->tick_pending = true;
+	}
+}
+
+void mgr_schedule_tick(struct mgr *m)
+{
+	if (!m->loop || m->tick_pending)
+		return;
+	m->tick_pending = true;
+	ev_timer_stop(m->loop, &m->tick_timer);
+	/* A short debounce batches bursts of reports into one pass. */
+	ev_timer_set(&m->tick_timer, 0.02, 0);
+	ev_timer_start(m->loop, &m->tick_timer);
+}
+
+void mgr_node_dirty(struct mgr *m, const char *node_id)
+{
+	if (!node_id || !node_id[0] || m->all_dirty)
+		return;
+	for (size_t i = 0; i < m->n_dirty; i++)
+		if (!strcmp(m->dirty_nodes[i], node_id))
+			return;
+	if (m->n_dirty > 4096) {
+		m->all_dirty = true;
+		return;
+	}
+	if (m->n_dirty == m->cap_dirty) {
+		m->cap_dirty = m->cap_dirty ? m->cap_dirty * 2 : 16;
+		m->dirty_nodes = xrealloc(m->dirty_nodes, m->cap_dirty * sizeof(char *));
+	}
+	m->dirty_nodes[m->n_dirty++] = xstrdup(node_id);
+}
+
+int mgr_reset_allocator(struct mgr *m)
+{
+	const Swarm__Cluster *c = store_cluster(m->store);
+	struct allocator *a = allocator_new(c ? (const char *const *)c->default_addr_pool : NULL,
+					    c ? c->n_default_addr_pool : 0, c ? c->pool_mask_len : 0);
+	if (!a)
+		return -EINVAL;
+	const Swarm__Network *const *nets;
+	size_t n = store_networks(m->store, &nets);
+	for (size_t i = 0; i < n; i++)
+		if (allocator_restore_network(a, nets[i]) < 0)
+			log_warn("allocator, network %s overlaps another on restore", nets[i]->spec->name);
+	const Swarm__Service *const *svcs;
+	n = store_services(m->store, &svcs);
+	for (size_t i = 0; i < n; i++)
+		allocator_restore_service(a, svcs[i]);
+	const Swarm__Task *const *tasks;
+	n = store_tasks(m->store, &tasks);
+	for (size_t i = 0; i < n; i++)
+		allocator_restore_task(a, tasks[i]);
+	const Swarm__Node *const *nodes;
+	n = store_nodes(m->store, &nodes);
+	for (size_t i = 0; i < n; i++)
+		allocator_restore_node(a, nodes[i]);
+	allocator_free(m->alloc);
+	m->alloc = a;
+	return 0;
+}
+
+struct mgr *mgr_new(struct ev_loop *loop, struct store *store, const char *state_dir,
+		    const char *run_dir)
+{
+	struct mgr *m = xcalloc(1, sizeof(*m));
+	m->loop = loop;
+	m->store = store;
+	m->state_dir = xstrdup(state_dir ? state_dir : "");
+	m->run_dir = xstrdup(run_dir ? run_dir : "");
+	m->heartbeat_period_ns = 5 * NS_PER_S;
+	m->down_grace_ns = 3 * NS_PER_S;
+	m->history_limit = 5;
+	ev_timer_init(&m->tick_timer, tick_cb, 0.02, 0);
+	m->tick_timer.data = m;
+	if (mgr_reset_allocator(m) < 0) {
+		log_err("manager, the address pools in the store are invalid");
+		mgr_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void mgr_free(struct mgr *m)
+{
+	if (!m)
+		return;
+	if (m->loop)
+		ev_timer_stop(m->loop, &m->tick_timer);
+	allocator_free(m->alloc);
+	for (size_t i = 0; i < m->n_dirty; i++)
+		free(m->dirty_nodes[i]);
+	free(m->dirty_nodes);
+	for (size_t i = 0; i < m->n_paces; i++)
+		free(m->paces[i].service_id);
+	free(m->paces);
+	free(m->state_dir);
+	free(m->run_dir);
+	free(m);
+}
+
+const Swarm__Service *mgr_find_service(struct mgr *m, const char *ref, char *err, size_t errlen)
+{
+	const Swarm__Service *s = store_service(m->store, ref);
+	if (s)
+		return s;
+	const Swarm__Service *const *v;
+	size_t n = store_services(m->store, &v), hits = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i]->spec->name, ref))
+			return v[i];
+	for (size_t i = 0; i < n; i++)
+		if (ref[0] && str_has_prefix(v[i]->id, ref)) {
+			s = v[i];
+			hits++;
+		}
+	if (hits == 1)
+		return s;
+	snprintf(err, errlen, hits ? "service %s is ambiguous (%zu matches)" : "service %s not found",
+		 ref, hits);
+	return NULL;
+}
+
+const Swarm__Network *mgr_find_network(struct mgr *m, const char *ref, char *err, size_t errlen)
+{
+	const Swarm__Network *s = store_network(m->store, ref);
+	if (s)
+		return s;
+	const Swarm__Network *const *v;
+	size_t n = store_networks(m->store, &v), hits = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i]->spec->name, ref))
+			return v[i];
+	for (size_t i = 0; i < n; i++)
+		if (ref[0] && str_has_prefix(v[i]->id, ref)) {
+			s = v[i];
+			hits++;
+		}
+	if (hits == 1)
+		return s;
+	snprintf(err, errlen, hits ? "network %s is ambiguous (%zu matches)" : "network %s not found",
+		 ref, hits);
+	return NULL;
+}
+
+const Swarm__Node *mgr_find_node(struct mgr *m, const char *ref, char *err, size_t errlen)
+{
+	const Swarm__Node *s = store_node(m->store, ref);
+	if (s)
+		return s;
+	const Swarm__Node *const *v;
+	size_t n = store_nodes(m->store, &v), hits = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i]->hostname, ref)) {
+			s = v[i];
+			hits++;
+		}
+	if (hits == 1)
+		return s;
+	if (hits == 0)
+		for (size_t i = 0; i < n; i++)
+			if (ref[0] && str_has_prefix(v[i]->id, ref)) {
+				s = v[i];
+				hits++;
+			}
+	if (hits == 1)
+		return s;
+	snprintf(err, errlen, hits ? "node %s is ambiguous (%zu matches)" : "node %s not found",
+		 ref, hits);
+	return NULL;
+}
+
+const Swarm__Network *mgr_ingress(struct mgr *m)
+{
+	const Swarm__Network *const *v;
+	size_t n = store_networks(m->store, &v);
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->spec->ingress)
+			return v[i];
+	return NULL;
+}
