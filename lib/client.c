@@ -86,8 +86,8 @@ int client_recv(int fd, size_t max, int timeout_ms, uint8_t **payload, size_t *l
 	int r = read_full(fd, hdr, sizeof(hdr), timeout_ms);
 	if (r)
 		return r;
-	size_t n;
-	if (frame_parse(hdr, sizeof(hdr), max, &n) < 0)
+	size_t n = ((size_t)hdr[0] << 24) | ((size_t)hdr[1] << 16) | ((size_t)hdr[2] << 8) | hdr[3];
+	if (n > max)
 		return -EMSGSIZE;
 	uint8_t *buf = xmalloc(n ? n : 1);
 	r = read_full(fd, buf, n, timeout_ms);

@@ -294,7 +294,8 @@ int hostport_parse(const char *s, char ip[16], uint16_t *port)
 	struct in_addr a;
 	if (inet_pton(AF_INET, buf, &a) != 1)
 		return -EINVAL;
-	snprintf(ip, 16, "%s", buf);
+	/* inet_pton accepted it, so it fits in 15 characters. */
+	memcpy(ip, buf, strlen(buf) + 1);
 	return 0;
 }
 

@@ -1,0 +1,71 @@
+/* swarm-agent's shared state: node identity, the manager session and the
+ * local socket. */
+#ifndef SWARM_AGENT_H
+#define SWARM_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <ev.h>
+#include <openssl/ssl.h>
+
+#include "images.h"
+#include "taskmgr.h"
+#include "strmap.h"
+
+struct conn;
+
+/* What the node keeps across restarts (state_dir/node/identity.json plus
+ * cert.pem, key.pem, ca.pem). */
+struct identity {
+	char *node_id;
+	char *role;
+	char *cluster_id;
+	char *cert, *key, *ca;       /* PEM */
+	char **managers;             /* "IP:PORT" */
+	size_t n_managers;
+	char *advertise_addr;
+	char *data_path_addr;
+};
+
+struct agent {
+	struct ev_loop *loop;
+	char *state_dir, *run_dir, *node_dir;
+	char *hostname;
+	char *runc_root, *runc_path, *cgroup_parent, *shim_path;
+	struct images *images;
+	struct taskmgr *tm;
+	struct identity id;          /* node_id NULL: not joined */
+	SSL_CTX *ctx;                /* session context (our cert, cluster CA) */
+	struct conn *session;        /* NULL when not connected */
+	bool session_open;           /* SessionInfo received */
+	size_t mgr_index;            /* manager tried next */
+	double backoff;
+	ev_timer reconnect, heartbeat, renew, flush;
+	uint32_t hb_period_ms;
+	uint64_t images_gen, images_sent_gen;
+	struct strmap *pending;      /* task id -> Swarm__TaskStatusUpdate* not yet sent */
+	int64_t last_assign_version;
+};
+
+/* session.c */
+/* Sets up the timers; before anything can report a status. */
+void session_init(struct agent *a);
+void session_start(struct agent *a);
+void session_stop(struct agent *a);
+void session_report(struct agent *a, const char *task_id, const Swarm__TaskStatus *st);
+void session_images_changed(struct agent *a);
+/* Joins with a token: result(err, json or error text, arg) when done. */
+typedef void (*join_done_fn)(int err, const char *msg, void *arg);
+int session_join(struct agent *a, const char *token, const char *manager,
+		 const char *advertise, const char *data_path, join_done_fn done, void *arg);
+
+/* identity.c */
+int identity_load(struct agent *a);
+int identity_save(struct agent *a);
+void identity_clear(struct agent *a);
+
+/* local.c */
+int local_listen(struct agent *a);
+void local_stop(struct agent *a);
+
+#endif

@@ -1,0 +1,109 @@
+/* swarm-agent: runs this node's tasks as runc containers for the manager. */
+#include "agent.h"
+#include "daemon.h"
+#include "log.h"
+#include "pb.h"
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static struct agent A;
+
+static void on_status(const char *task_id, const Swarm__TaskStatus *st, void *arg)
+{
+	session_report(arg, task_id, st);
+}
+
+static const char *cfg_or(const struct config *cfg, const char *key, const char *def)
+{
+	const char *v = config_get(cfg, key);
+	return v && *v ? v : def;
+}
+
+static int agent_start(struct ev_loop *loop, const struct daemon_opts *o, const struct config *cfg)
+{
+	struct agent *a = &A;
+	char host[256] = "localhost";
+	/* Detached shims and health-check processes are reaped here, not by
+	 * whatever pid 1 is (in a lab node it reaps late or never). */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	gethostname(host, sizeof(host) - 1);
+	a->loop = loop;
+	a->state_dir = xstrdup(o->state_dir);
+	a->run_dir = xstrdup(o->run_dir);
+	a->node_dir = xasprintf("%s/node", o->state_dir);
+	a->hostname = xstrdup(cfg_or(cfg, "hostname", host));
+	char *def_root = xasprintf("%s/runc", o->run_dir);
+	a->runc_root = xstrdup(cfg_or(cfg, "runc_root", def_root));
+	free(def_root);
+	a->runc_path = xstrdup(cfg_or(cfg, "runc", "runc"));
+	a->cgroup_parent = xstrdup(cfg_or(cfg, "cgroup_parent", "swarm"));
+	a->shim_path = xstrdup(cfg_or(cfg, "shim", SWARM_LIBEXECDIR "/swarm-shim"));
+	int r = mkdir_p(a->node_dir, 0700);
+	if (r < 0)
+		return r;
+	char *imgdir = xasprintf("%s/images", o->state_dir);
+	mkdir_p(imgdir, 0700);
+	a->images = images_open(loop, imgdir);
+	free(imgdir);
+	if (!a->images)
+		return -EIO;
+	struct taskmgr_cfg tc = {
+		.loop = loop,
+		.state_dir = a->state_dir,
+		.run_dir = a->run_dir,
+		.runc_root = a->runc_root,
+		.cgroup_parent = a->cgroup_parent,
+		.runc_path = a->runc_path,
+		.shim_path = a->shim_path,
+		.images = a->images,
+	};
+	session_init(a);
+	a->tm = taskmgr_new(&tc, on_status, a);
+	if (!a->tm)
+		return -EIO;
+	/* Containers outlive the agent: adopt what is running before talking
+	 * to the manager, so the session reports the truth. */
+	r = taskmgr_recover(a->tm);
+	if (r < 0)
+		log_warn("agent, recovery incomplete: %s", strerror(-r));
+	r = local_listen(a);
+	if (r < 0)
+		return r;
+	if (identity_load(a) == 0) {
+		log_info("agent, node %s resuming its session", a->id.node_id);
+		session_start(a);
+	} else {
+		log_info("agent, not part of a swarm yet (swarmadm init or join)");
+	}
+	return 0;
+}
+
+static void agent_stop(void)
+{
+	struct agent *a = &A;
+	session_stop(a);
+	local_stop(a);
+	/* Containers keep running: a restarted agent adopts them. */
+	taskmgr_free(a->tm);
+	a->tm = NULL;
+	images_free(a->images);
+	a->images = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct daemon_def def = {
+		.name = "swarm-agent",
+		.short_name = "agent",
+		.start = agent_start,
+		.stop = agent_stop,
+	};
+	return daemon_main(&def, argc, argv);
+}
