@@ -1,5 +1,7 @@
 /* A framed connection on libev: a socket, optionally TLS, with a read buffer
- * that yields whole frames and a write queue. Non-blocking throughout. */
+ * that yields whole frames and a write queue. Non-blocking throughout.
+ * A process using TLS conns must ignore SIGPIPE (daemon_main does): OpenSSL
+ * writes with write(2). */
 #ifndef SWARM_CONN_H
 #define SWARM_CONN_H
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -198,6 +199,9 @@ static void test_client_rejects_foreign_server(void **state)
 
 int main(void)
 {
+	/* As in the daemons: a peer that hangs up must not kill us (OpenSSL
+	 * writes with write(2), not send(MSG_NOSIGNAL)). */
+	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_cert),
 		cmocka_unit_test(test_wrong_ca),

@@ -1,0 +1,156 @@
+/* swarmadm's request/response over the local Unix sockets (see rpc.h). */
+#include "rpc.h"
+#include "client.h"
+#include "frame.h"
+#include "pb.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void rpc_socket_path(const char *name, char *out, size_t outlen)
+{
+	const char *dir = getenv("SWARM_RUN_DIR");
+
+	snprintf(out, outlen, "%s/%s", dir && *dir ? dir : "/run/swarm", name);
+}
+
+static uint64_t rpc_next_id(void)
+{
+	static uint64_t id;
+
+	if (!id)
+		id = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+	return ++id;
+}
+
+/* Connects, sends the packed request, receives the raw answer. who names
+ * the daemon in messages. */
+static int rpc_roundtrip(const char *sock, const char *who, const ProtobufCMessage *req,
+			 int timeout_ms, uint8_t **out, size_t *outlen, char *err, size_t errlen)
+{
+	char path[256];
+	uint8_t *payload;
+	size_t len;
+	int fd, rc;
+
+	rpc_socket_path(sock, path, sizeof(path));
+	fd = client_connect_unix(path);
+	if (fd < 0) {
+		if (fd == -ENOENT || fd == -ECONNREFUSED)
+			snprintf(err, errlen, "cannot reach the %s at %s: %s (is swarm-%s running on this node%s?)",
+				 who, path, strerror(-fd), who,
+				 strcmp(who, "manager") == 0 ? ", and is this node a manager" : "");
+		else if (fd == -EACCES || fd == -EPERM)
+			snprintf(err, errlen, "cannot reach the %s at %s: %s (run as root)", who, path, strerror(-fd));
+		else
+			snprintf(err, errlen, "cannot reach the %s at %s: %s", who, path, strerror(-fd));
+		return fd;
+	}
+	payload = pb_pack(req, &len);
+	rc = client_send(fd, payload, len);
+	free(payload);
+	if (rc < 0) {
+		snprintf(err, errlen, "sending to the %s: %s", who, strerror(-rc));
+		goto out;
+	}
+	rc = client_recv(fd, FRAME_MAX_DEFAULT, timeout_ms, out, outlen);
+	if (rc == -ETIMEDOUT || rc == -EAGAIN)
+		snprintf(err, errlen, "no answer from the %s within %d s", who, timeout_ms / 1000);
+	else if (rc == -ECONNRESET)
+		snprintf(err, errlen, "the %s closed the connection without answering", who);
+	else if (rc < 0)
+		snprintf(err, errlen, "reading the %s's answer: %s", who, strerror(-rc));
+out:
+	close(fd);
+	return rc;
+}
+
+int rpc_admin(Swarm__AdminRequest *req, int timeout_ms, Swarm__AdminResponse **resp,
+	      char *err, size_t errlen)
+{
+	uint8_t *raw = NULL;
+	size_t len = 0;
+	int rc;
+
+	req->id = rpc_next_id();
+	rc = rpc_roundtrip("manager.sock", "manager", &req->base, timeout_ms, &raw, &len, err, errlen);
+	if (rc < 0)
+		return rc;
+	*resp = swarm__admin_response__unpack(NULL, len, raw);
+	free(raw);
+	if (!*resp) {
+		snprintf(err, errlen, "the manager's answer could not be decoded");
+		return -EPROTO;
+	}
+	if ((*resp)->id && (*resp)->id != req->id) {
+		pb_free(*resp);
+		*resp = NULL;
+		snprintf(err, errlen, "the manager answered another request");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int rpc_local(Swarm__LocalRequest *req, int timeout_ms, Swarm__LocalResponse **resp,
+	      char *err, size_t errlen)
+{
+	uint8_t *raw = NULL;
+	size_t len = 0;
+	int rc;
+
+	req->id = rpc_next_id();
+	rc = rpc_roundtrip("agent.sock", "agent", &req->base, timeout_ms, &raw, &len, err, errlen);
+	if (rc < 0)
+		return rc;
+	*resp = swarm__local_response__unpack(NULL, len, raw);
+	free(raw);
+	if (!*resp) {
+		snprintf(err, errlen, "the agent's answer could not be decoded");
+		return -EPROTO;
+	}
+	if ((*resp)->id && (*resp)->id != req->id) {
+		pb_free(*resp);
+		*resp = NULL;
+		snprintf(err, errlen, "the agent answered another request");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+Swarm__AdminResponse *rpc_admin_call(Swarm__AdminRequest *req)
+{
+	Swarm__AdminResponse *resp = NULL;
+	char err[512];
+
+	if (rpc_admin(req, RPC_TIMEOUT_MS, &resp, err, sizeof(err)) < 0) {
+		fprintf(stderr, "swarmadm: %s\n", err);
+		return NULL;
+	}
+	if (resp->error && *resp->error) {
+		fprintf(stderr, "swarmadm: %s\n", resp->error);
+		pb_free(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+Swarm__LocalResponse *rpc_local_call(Swarm__LocalRequest *req)
+{
+	Swarm__LocalResponse *resp = NULL;
+	char err[512];
+
+	if (rpc_local(req, RPC_TIMEOUT_MS, &resp, err, sizeof(err)) < 0) {
+		fprintf(stderr, "swarmadm: %s\n", err);
+		return NULL;
+	}
+	if (resp->error && *resp->error) {
+		fprintf(stderr, "swarmadm: %s\n", resp->error);
+		pb_free(resp);
+		return NULL;
+	}
+	return resp;
+}
