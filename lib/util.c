@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +68,12 @@ int duration_parse(const char *s, int64_t *ns)
 	while (*p) {
 		char *end;
 		errno = 0;
+		/* Plain decimal numbers only: strtod would also take "nan",
+		 * "inf" and hex floats. */
+		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+			return -EINVAL;
 		double v = strtod(p, &end);
-		if (end == p || errno || v < 0)
+		if (end == p || errno || !isfinite(v) || v < 0)
 			return -EINVAL;
 		p = end;
 		double mult;
@@ -107,8 +112,10 @@ int bytes_parse(const char *s, int64_t *out)
 		return -EINVAL;
 	char *end;
 	errno = 0;
+	if (!((*s >= '0' && *s <= '9') || *s == '.'))
+		return -EINVAL;
 	double v = strtod(s, &end);
-	if (end == s || errno || v < 0)
+	if (end == s || errno || !isfinite(v) || v < 0)
 		return -EINVAL;
 	double mult = 1;
 	switch (*end) {
