@@ -64,12 +64,16 @@ t_drain() {
 	wait_running dr 3
 	adm node1 node update --availability drain node3
 	poll_until -d "no dr task on node3, 3 on the others" 60 drained dr node3 3
-	[ -z "$(runc_running node3)" ] || { runc_running node3; fail "containers still run on the drained node3"; }
+	# The drained containers get their stop grace period (10 s: busybox
+	# as pid 1 ignores SIGTERM, so SIGKILL ends them), as in Docker.
+	poll_until -d "no container left on node3" 40 no_containers_on node3 ||
+		{ runc_running node3; fail "containers still run on the drained node3"; }
 	tasks_have_containers dr
 	adm node1 node update --availability active node3
 	services_clear
 }
 drained() { [ "$(running_on "$1" "$2")" = 0 ] && running_is "$1" "$3"; }
+no_containers_on() { [ -z "$(runc_running "$1")" ]; }
 
 t_kill_container() {
 	fresh
