@@ -130,75 +130,65 @@ void mgr_free(struct mgr *m)
 	free(m);
 }
 
-const Swarm__Service *mgr_find_service(struct mgr *m, const char *ref, char *err, size_t errlen)
+/* Resolves a reference among n objects of one kind: exact id, then exact
+ * name, then a unique id prefix. id_of/name_of read the object's fields. */
+static const void *find_ref(const void *const *v, size_t n, const char *ref, const char *kind,
+			    const char *(*id_of)(const void *), const char *(*name_of)(const void *),
+			    char *err, size_t errlen)
 {
-	const Swarm__Service *s = store_service(m->store, ref);
-	if (s)
-		return s;
-	const Swarm__Service *const *v;
-	size_t n = store_services(m->store, &v), hits = 0;
+	const void *hit = NULL;
+	size_t hits = 0;
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i]->spec->name, ref))
+		if (!strcmp(id_of(v[i]), ref))
 			return v[i];
 	for (size_t i = 0; i < n; i++)
-		if (ref[0] && str_has_prefix(v[i]->id, ref)) {
-			s = v[i];
+		if (!strcmp(name_of(v[i]), ref)) {
+			hit = v[i];
 			hits++;
 		}
 	if (hits == 1)
-		return s;
-	snprintf(err, errlen, hits ? "service %s is ambiguous (%zu matches)" : "service %s not found",
-		 ref, hits);
+		return hit;
+	if (hits == 0)
+		for (size_t i = 0; i < n; i++)
+			if (ref[0] && str_has_prefix(id_of(v[i]), ref)) {
+				hit = v[i];
+				hits++;
+			}
+	if (hits == 1)
+		return hit;
+	if (hits)
+		snprintf(err, errlen, "%s %s is ambiguous (%zu matches)", kind, ref, hits);
+	else
+		snprintf(err, errlen, "%s %s not found", kind, ref);
 	return NULL;
+}
+
+static const char *svc_id(const void *o) { return ((const Swarm__Service *)o)->id; }
+static const char *svc_name(const void *o) { return ((const Swarm__Service *)o)->spec->name; }
+static const char *net_id(const void *o) { return ((const Swarm__Network *)o)->id; }
+static const char *net_name(const void *o) { return ((const Swarm__Network *)o)->spec->name; }
+static const char *node_id(const void *o) { return ((const Swarm__Node *)o)->id; }
+static const char *node_name(const void *o) { return ((const Swarm__Node *)o)->hostname; }
+
+const Swarm__Service *mgr_find_service(struct mgr *m, const char *ref, char *err, size_t errlen)
+{
+	const Swarm__Service *const *v;
+	size_t n = store_services(m->store, &v);
+	return find_ref((const void *const *)v, n, ref, "service", svc_id, svc_name, err, errlen);
 }
 
 const Swarm__Network *mgr_find_network(struct mgr *m, const char *ref, char *err, size_t errlen)
 {
-	const Swarm__Network *s = store_network(m->store, ref);
-	if (s)
-		return s;
 	const Swarm__Network *const *v;
-	size_t n = store_networks(m->store, &v), hits = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i]->spec->name, ref))
-			return v[i];
-	for (size_t i = 0; i < n; i++)
-		if (ref[0] && str_has_prefix(v[i]->id, ref)) {
-			s = v[i];
-			hits++;
-		}
-	if (hits == 1)
-		return s;
-	snprintf(err, errlen, hits ? "network %s is ambiguous (%zu matches)" : "network %s not found",
-		 ref, hits);
-	return NULL;
+	size_t n = store_networks(m->store, &v);
+	return find_ref((const void *const *)v, n, ref, "network", net_id, net_name, err, errlen);
 }
 
 const Swarm__Node *mgr_find_node(struct mgr *m, const char *ref, char *err, size_t errlen)
 {
-	const Swarm__Node *s = store_node(m->store, ref);
-	if (s)
-		return s;
 	const Swarm__Node *const *v;
-	size_t n = store_nodes(m->store, &v), hits = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i]->hostname, ref)) {
-			s = v[i];
-			hits++;
-		}
-	if (hits == 1)
-		return s;
-	if (hits == 0)
-		for (size_t i = 0; i < n; i++)
-			if (ref[0] && str_has_prefix(v[i]->id, ref)) {
-				s = v[i];
-				hits++;
-			}
-	if (hits == 1)
-		return s;
-	snprintf(err, errlen, hits ? "node %s is ambiguous (%zu matches)" : "node %s not found",
-		 ref, hits);
-	return NULL;
+	size_t n = store_nodes(m->store, &v);
+	return find_ref((const void *const *)v, n, ref, "node", node_id, node_name, err, errlen);
 }
 
 const Swarm__Network *mgr_ingress(struct mgr *m)

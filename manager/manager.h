@@ -48,6 +48,9 @@ struct mgr {
 	 * restart only shortens one update delay. */
 	struct upd_pace *paces;
 	size_t n_paces;
+	/* Where the last reconcile pass spent its time (monotonic ns):
+	 * orchestrate, allocate, schedule, commit. For metrics and benchmarks. */
+	int64_t tick_ns[4];
 	/* Called after `init` created the cluster: starts the network side. */
 	int (*on_cluster_ready)(struct mgr *m);
 };

@@ -665,6 +665,7 @@ static void attach_nodes(struct tick *tk, Swarm__Task *t)
 int mgr_tick(struct mgr *m, int64_t now)
 {
 	struct tick tk = { .m = m, .now = now };
+	int64_t t0 = now_mono_ns(), t1, t2, t3;
 	tk.tx = store_tx_begin(m->store);
 	tk.touched = strmap_new();
 	tk.nodes_mod = strmap_new();
@@ -706,6 +707,7 @@ int mgr_tick(struct mgr *m, int64_t now)
 	strmap_free(svc_seen);
 	free(sorted);
 
+	t1 = now_mono_ns();
 	/* Allocate: fresh tasks and earlier ones still waiting for addresses. */
 	size_t cap = tk.n_fresh + 16, n_pending = 0;
 	Swarm__Task **pending = xmalloc(cap * sizeof(*pending));
@@ -756,8 +758,10 @@ int mgr_tick(struct mgr *m, int64_t now)
 		}
 		pending[n_sched++] = t;
 	}
+	t2 = now_mono_ns();
 	schedule(&tk, pending, n_sched);
 	free(pending);
+	t3 = now_mono_ns();
 
 	/* Commit everything touched. */
 	size_t pos = 0;
@@ -790,6 +794,10 @@ int mgr_tick(struct mgr *m, int64_t now)
 	free(tk.fresh);
 	m->next_wakeup_ns = tk.wakeup;
 	int r = store_tx_commit(tk.tx);
+	m->tick_ns[0] = t1 - t0;
+	m->tick_ns[1] = t2 - t1;
+	m->tick_ns[2] = t3 - t2;
+	m->tick_ns[3] = now_mono_ns() - t3;
 	if (r < 0) {
 		log_err("orchestrator, commit failed: %s", strerror(-r));
 		/* The allocator may now hold addresses the store does not:

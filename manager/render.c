@@ -6,6 +6,7 @@
  * A NULL store is allowed: lookups (host names, service names, task
  * counts) are then skipped. */
 #include "render.h"
+#include "manager.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -101,27 +102,6 @@ static struct json_object *render_version(uint64_t index)
 
 	put_int(o, "Index", (int64_t)index);
 	return o;
-}
-
-static const char *render_task_state(Swarm__TaskState st)
-{
-	switch (st) {
-	case SWARM__TASK_STATE__TASK_NEW: return "new";
-	case SWARM__TASK_STATE__TASK_PENDING: return "pending";
-	case SWARM__TASK_STATE__TASK_ASSIGNED: return "assigned";
-	case SWARM__TASK_STATE__TASK_ACCEPTED: return "accepted";
-	case SWARM__TASK_STATE__TASK_PREPARING: return "preparing";
-	case SWARM__TASK_STATE__TASK_READY: return "ready";
-	case SWARM__TASK_STATE__TASK_STARTING: return "starting";
-	case SWARM__TASK_STATE__TASK_RUNNING: return "running";
-	case SWARM__TASK_STATE__TASK_COMPLETE: return "complete";
-	case SWARM__TASK_STATE__TASK_SHUTDOWN: return "shutdown";
-	case SWARM__TASK_STATE__TASK_FAILED: return "failed";
-	case SWARM__TASK_STATE__TASK_REJECTED: return "rejected";
-	case SWARM__TASK_STATE__TASK_REMOVE: return "remove";
-	case SWARM__TASK_STATE__TASK_ORPHANED: return "orphaned";
-	default: return "unknown";
-	}
 }
 
 static const char *render_node_state(Swarm__NodeState st)
@@ -427,7 +407,7 @@ struct json_object *render_task(const struct store *s, const Swarm__Task *t)
 	if (t->status) {
 		const Swarm__TaskStatus *ts = t->status;
 		put(st, "Timestamp", render_time(ts->timestamp));
-		put_str(st, "State", render_task_state(ts->state));
+		put_str(st, "State", task_state_name(ts->state));
 		put_str(st, "Message", ts->message);
 		put_str_opt(st, "Err", ts->err);
 		if (*ts->container_id || ts->pid) {
@@ -454,7 +434,7 @@ struct json_object *render_task(const struct store *s, const Swarm__Task *t)
 		json_object_put(hp);
 	put(st, "PortStatus", ps);
 	put(o, "Status", st);
-	put_str(o, "DesiredState", render_task_state(t->desired_state));
+	put_str(o, "DesiredState", task_state_name(t->desired_state));
 	if (t->n_networks) {
 		struct json_object *a = json_object_new_array();
 		for (size_t i = 0; i < t->n_networks; i++)

@@ -113,11 +113,14 @@ int main(int argc, char **argv)
 
 	int64_t t2 = now_mono_ns();
 	int passes = 0, actions = 0;
+	int64_t phase[4] = { 0 };
 	for (; passes < 5; passes++) {
 		int r = mgr_tick(m, now_wall_ns());
 		if (r <= 0)
 			break;
 		actions += r;
+		for (int k = 0; k < 4; k++)
+			phase[k] += m->tick_ns[k];
 	}
 	int64_t t3 = now_mono_ns();
 	const Swarm__Task *const *all;
@@ -158,6 +161,10 @@ int main(int argc, char **argv)
 	printf("nodes registered:          %.3f s\n", secs(t0, t1));
 	printf("reconcile (orchestrate + allocate + schedule + commit), %d pass(es), %d actions: %.3f s\n",
 	       passes, actions, secs(t2, t3));
+	printf("  orchestrate (create task objects): %.3f s\n", phase[0] / 1e9);
+	printf("  allocate:                          %.3f s\n", phase[1] / 1e9);
+	printf("  schedule:                          %.3f s\n", phase[2] / 1e9);
+	printf("  encode + SQLite commit + memory:   %.3f s\n", phase[3] / 1e9);
 	printf("tasks assigned:            %zu of %ld\n", assigned, tasks);
 	printf("placement throughput:      %.0f tasks/s (time until every task assigned: %.3f s)\n",
 	       (double)assigned / secs(t2, t3), secs(t2, t3));
