@@ -30,69 +30,68 @@ static const char image_usage[] =
 	"  load [--name NAME[:TAG]] FILE   Load an OCI image archive or a rootfs tarball\n"
 	"  ls [-q]                         List images\n";
 
-enum { C_HELP = 1, C_QUIET, C_FORMAT, C_TAIL, C_NAME, C_INPUT, C_TTY, C_INTERACTIVE };
+enum { C_TAIL = ARG_OWN, C_NAME, C_INPUT, C_TTY, C_INTERACTIVE };
 
-struct local_args {
-	bool quiet;
-	const char *format, *name, *input;
-	long tail;
-	char **words;
-	size_t n_words;
-};
+/* args_parse hook for the flags below. */
+static int local_flag(int id, const char **val, struct cmd_args *a)
+{
+	char *end;
+
+	switch (id) {
+	case C_NAME:
+		a->name = *val;
+		break;
+	case C_INPUT:
+		a->input = *val;
+		break;
+	case C_TAIL:
+		if (strcmp(*val, "all") == 0)
+			break;
+		a->tail = strtol(*val, &end, 10);
+		if (*end || a->tail < 0 || !**val)
+			return fail("invalid --tail \"%s\": a number of lines or \"all\"", *val);
+		break;
+	}
+	return -1;
+}
 
 /* -1 to go on, else the exit status. stop: flags end at the first word. */
-static int local_parse(int argc, char **argv, bool stop, const char *help, struct local_args *a)
+static int local_parse(int argc, char **argv, bool stop, const char *help, struct cmd_args *a)
 {
 	static const struct opt_def defs[] = {
-		{ "help", 'h', false, C_HELP },
-		{ "quiet", 'q', false, C_QUIET },
-		{ "format", 'f', true, C_FORMAT },
+		{ "help", 'h', false, ARG_HELP },
+		{ "quiet", 'q', false, ARG_QUIET },
+		{ "format", 'f', true, ARG_FORMAT },
 		{ "tail", 'n', true, C_TAIL },
 		{ "name", 0, true, C_NAME },
 		{ "input", 'i', true, C_INPUT },
 		{ NULL, 0, false, 0 },
 	};
-	struct opt_iter it;
-	const char *val;
-	char err[256];
-	int id;
 
-	memset(a, 0, sizeof(*a));
-	a->tail = -1;
-	a->words = xcalloc((size_t)argc + 1, sizeof(*a->words));
-	opt_init(&it, argc, argv, stop);
-	while ((id = opt_next(&it, defs, &val, err, sizeof(err))) != -1) {
-		char *end;
-		switch (id) {
-		case 0:
-			a->words[a->n_words++] = (char *)val;
-			break;
-		case C_HELP:
-			return usage(help);
-		case C_QUIET:
-			a->quiet = true;
-			break;
-		case C_FORMAT:
-			a->format = val;
-			break;
-		case C_NAME:
-			a->name = val;
-			break;
-		case C_INPUT:
-			a->input = val;
-			break;
-		case C_TAIL:
-			if (strcmp(val, "all") == 0)
-				break;
-			a->tail = strtol(val, &end, 10);
-			if (*end || a->tail < 0 || !*val)
-				return fail("invalid --tail \"%s\": a number of lines or \"all\"", val);
-			break;
-		default:
-			return fail("%s", err);
-		}
+	return args_parse(argc, argv, defs, stop, help, local_flag, a);
+}
+
+/* A list from the agent (body CONTAINER_LS or IMAGE_LS) as a JSON array;
+ * NULL after printing the error. */
+static struct json_object *local_list(Swarm__LocalRequest__BodyCase body)
+{
+	Swarm__LocalRequest req = SWARM__LOCAL_REQUEST__INIT;
+	Swarm__NameRequest nr = SWARM__NAME_REQUEST__INIT;
+	Swarm__LocalResponse *resp;
+	struct json_object *list;
+
+	req.body_case = body;
+	switch (body) {
+	case SWARM__LOCAL_REQUEST__BODY_CONTAINER_LS: req.container_ls = &nr; break;
+	case SWARM__LOCAL_REQUEST__BODY_IMAGE_LS: req.image_ls = &nr; break;
+	default: abort();  /* not a list body: a bug in the caller */
 	}
-	return -1;
+	resp = rpc_local_call(&req);
+	if (!resp)
+		return NULL;
+	list = json_parse_answer(resp->json, "agent", true);
+	pb_free(resp);
+	return list;
 }
 
 /* One LocalRequest with a ContainerRequest body. */
@@ -136,23 +135,14 @@ static int container_ls(int argc, char **argv)
 	static const char *const image_keys[] = { "Image", "Config.Image", NULL };
 	static const char *const status_keys[] = { "Status", "State.Status", "State", NULL };
 	static const char *const name_keys[] = { "Names", "Name", NULL };
-	Swarm__LocalRequest req = SWARM__LOCAL_REQUEST__INIT;
-	Swarm__NameRequest nr = SWARM__NAME_REQUEST__INIT;
-	Swarm__LocalResponse *resp;
 	struct json_object *list;
-	struct local_args a;
+	struct cmd_args a;
 	int rc = local_parse(argc, argv, false, "Usage: swarmadm container ls [-q]\n", &a);
 
 	if (rc >= 0)
 		goto out;
 	rc = 1;
-	req.body_case = SWARM__LOCAL_REQUEST__BODY_CONTAINER_LS;
-	req.container_ls = &nr;
-	resp = rpc_local_call(&req);
-	if (!resp)
-		goto out;
-	list = json_parse_answer(resp->json, "agent", true);
-	pb_free(resp);
+	list = local_list(SWARM__LOCAL_REQUEST__BODY_CONTAINER_LS);
 	if (!list)
 		goto out;
 	struct table *t = table_new(ARRAY_SIZE(hdr));
@@ -177,12 +167,7 @@ static int container_ls(int argc, char **argv)
 				      first_str(c, name_keys) };
 		table_add(t, row);
 	}
-	if (!a.quiet) {
-		char *s = table_render(t);
-		fputs(s, stdout);
-		free(s);
-	}
-	table_free(t);
+	print_table(t, a.quiet);
 	json_object_put(list);
 	rc = 0;
 out:
@@ -192,7 +177,7 @@ out:
 
 static int container_inspect(int argc, char **argv)
 {
-	struct local_args a;
+	struct cmd_args a;
 	struct json_object *all = NULL;
 	int rc = local_parse(argc, argv, false, "Usage: swarmadm container inspect [--format FMT] CONTAINER...\n", &a);
 
@@ -232,7 +217,7 @@ out:
 
 static int container_logs(int argc, char **argv)
 {
-	struct local_args a;
+	struct cmd_args a;
 	Swarm__LocalResponse *resp;
 	int rc = local_parse(argc, argv, false, "Usage: swarmadm container logs [--tail N] CONTAINER\n", &a);
 
@@ -274,7 +259,7 @@ out:
 static int container_exec(int argc, char **argv)
 {
 	static const struct opt_def defs[] = {
-		{ "help", 'h', false, C_HELP },
+		{ "help", 'h', false, ARG_HELP },
 		{ "tty", 't', false, C_TTY },
 		{ "interactive", 'i', false, C_INTERACTIVE },
 		{ NULL, 0, false, 0 },
@@ -291,7 +276,7 @@ static int container_exec(int argc, char **argv)
 	while ((id = opt_next(&it, defs, &val, err, sizeof(err))) != -1) {
 		if (id < 0)
 			return fail("%s", err);
-		if (id == C_HELP)
+		if (id == ARG_HELP)
 			return usage("Usage: swarmadm container exec CONTAINER -- CMD [ARG...]\n");
 		if (id == 0) {
 			name = val;
@@ -363,7 +348,7 @@ static int image_load(int argc, char **argv)
 	Swarm__LocalRequest req = SWARM__LOCAL_REQUEST__INIT;
 	Swarm__ImageLoadRequest il = SWARM__IMAGE_LOAD_REQUEST__INIT;
 	Swarm__LocalResponse *resp;
-	struct local_args a;
+	struct cmd_args a;
 	char path[PATH_MAX];
 	const char *file;
 	int rc = local_parse(argc, argv, false, image_usage, &a);
@@ -423,24 +408,15 @@ static int image_cmp(const void *a, const void *b)
 static int image_ls(int argc, char **argv)
 {
 	static const char *const hdr[] = { "REPOSITORY", "TAG", "CREATED", "SIZE" };
-	Swarm__LocalRequest req = SWARM__LOCAL_REQUEST__INIT;
-	Swarm__NameRequest nr = SWARM__NAME_REQUEST__INIT;
-	Swarm__LocalResponse *resp;
 	struct json_object *list;
-	struct local_args a;
+	struct cmd_args a;
 	int64_t now = now_wall_ns();
 	int rc = local_parse(argc, argv, false, image_usage, &a);
 
 	if (rc >= 0)
 		goto out;
 	rc = 1;
-	req.body_case = SWARM__LOCAL_REQUEST__BODY_IMAGE_LS;
-	req.image_ls = &nr;
-	resp = rpc_local_call(&req);
-	if (!resp)
-		goto out;
-	list = json_parse_answer(resp->json, "agent", true);
-	pb_free(resp);
+	list = local_list(SWARM__LOCAL_REQUEST__BODY_IMAGE_LS);
 	if (!list)
 		goto out;
 	json_object_array_sort(list, image_cmp);
@@ -467,12 +443,7 @@ static int image_ls(int argc, char **argv)
 		const char *row[] = { format_get_str(im, "Repository"), format_get_str(im, "Tag"), created, size };
 		table_add(t, row);
 	}
-	if (!a.quiet) {
-		char *s = table_render(t);
-		fputs(s, stdout);
-		free(s);
-	}
-	table_free(t);
+	print_table(t, a.quiet);
 	json_object_put(list);
 	rc = 0;
 out:

@@ -51,47 +51,12 @@ out:
 	return rc;
 }
 
-enum { W_HELP = 1, W_QUIET, W_FORMAT };
-
 static const struct opt_def network_flags[] = {
-	{ "help", 'h', false, W_HELP },
-	{ "quiet", 'q', false, W_QUIET },
-	{ "format", 'f', true, W_FORMAT },
+	{ "help", 'h', false, ARG_HELP },
+	{ "quiet", 'q', false, ARG_QUIET },
+	{ "format", 'f', true, ARG_FORMAT },
 	{ NULL, 0, false, 0 },
 };
-
-struct network_args {
-	bool quiet;
-	const char *format;
-	char **names;
-	size_t n_names;
-};
-
-/* -1 to go on, else the exit status. */
-static int network_parse(int argc, char **argv, struct network_args *a)
-{
-	struct opt_iter it;
-	const char *val;
-	char err[256];
-	int id;
-
-	memset(a, 0, sizeof(*a));
-	a->names = xcalloc((size_t)argc + 1, sizeof(*a->names));
-	opt_init(&it, argc, argv, false);
-	while ((id = opt_next(&it, network_flags, &val, err, sizeof(err))) != -1) {
-		if (id < 0)
-			return fail("%s", err);
-		if (id == W_HELP)
-			return usage(network_usage);
-		if (id == W_QUIET)
-			a->quiet = true;
-		if (id == W_FORMAT)
-			a->format = val;
-		if (id == 0)
-			a->names[a->n_names++] = (char *)val;
-	}
-	return -1;
-}
 
 static int network_cmp_name(const void *a, const void *b)
 {
@@ -103,13 +68,13 @@ static int network_cmp_name(const void *a, const void *b)
 static int network_ls(int argc, char **argv)
 {
 	static const char *const hdr[] = { "NETWORK ID", "NAME", "DRIVER", "SCOPE" };
-	struct network_args a;
+	struct cmd_args a;
 	struct json_object *nets;
-	int rc = network_parse(argc, argv, &a);
+	int rc = args_parse(argc, argv, network_flags, false, network_usage, NULL, &a);
 
 	if (rc >= 0)
 		goto out;
-	if (a.n_names) {
+	if (a.n_words) {
 		rc = fail("network ls takes no arguments");
 		goto out;
 	}
@@ -134,65 +99,45 @@ static int network_ls(int argc, char **argv)
 				      *scope ? scope : "swarm" };
 		table_add(t, row);
 	}
-	if (!a.quiet) {
-		char *s = table_render(t);
-		fputs(s, stdout);
-		free(s);
-	}
-	table_free(t);
+	print_table(t, a.quiet);
 	json_object_put(nets);
 	rc = 0;
 out:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 
 static int network_inspect(int argc, char **argv)
 {
-	struct network_args a;
-	struct json_object *nets;
-	int rc = network_parse(argc, argv, &a);
+	struct cmd_args a;
+	int rc = args_parse(argc, argv, network_flags, false, network_usage, NULL, &a);
 
 	if (rc >= 0)
 		goto out;
-	if (!a.n_names) {
+	if (!a.n_words) {
 		rc = fail("network inspect needs at least one NAME");
 		goto out;
 	}
-	nets = admin_json(SWARM__ADMIN_REQUEST__BODY_NETWORK_INSPECT, a.names, a.n_names);
-	rc = nets ? print_inspect(nets, a.format) : 1;
-	json_object_put(nets);
+	rc = inspect_names(SWARM__ADMIN_REQUEST__BODY_NETWORK_INSPECT, a.words, a.n_words, a.format);
 out:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 
 static int network_rm(int argc, char **argv)
 {
-	struct network_args a;
-	int rc = network_parse(argc, argv, &a);
+	struct cmd_args a;
+	int rc = args_parse(argc, argv, network_flags, false, network_usage, NULL, &a);
 
 	if (rc >= 0)
 		goto out;
-	if (!a.n_names) {
+	if (!a.n_words) {
 		rc = fail("network rm needs at least one NAME");
 		goto out;
 	}
-	/* One request per name: a missing one does not stop the others, as in
-	 * Docker, and the exit status says whether all went. */
-	rc = 0;
-	for (size_t i = 0; i < a.n_names; i++) {
-		Swarm__AdminResponse *resp = admin_names(SWARM__ADMIN_REQUEST__BODY_NETWORK_RM,
-							 &a.names[i], 1, false);
-		if (!resp) {
-			rc = 1;
-			continue;
-		}
-		pb_free(resp);
-		puts(a.names[i]);
-	}
+	rc = remove_names(SWARM__ADMIN_REQUEST__BODY_NETWORK_RM, a.words, a.n_words, false);
 out:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 

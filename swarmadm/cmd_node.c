@@ -21,63 +21,33 @@ static const char node_usage[] =
 	"  promote NODE... | demote NODE... Change a node's role\n"
 	"  rm [--force] NODE...             Remove nodes from the swarm\n";
 
-enum { N_HELP = 1, N_QUIET, N_FORMAT, N_NO_TRUNC, N_FORCE, N_AVAIL, N_LABEL_ADD, N_LABEL_RM, N_ROLE };
+enum { N_FORCE = ARG_OWN, N_AVAIL, N_LABEL_ADD, N_LABEL_RM, N_ROLE };
 
 static const struct opt_def node_flags[] = {
-	{ "help", 'h', false, N_HELP },
-	{ "quiet", 'q', false, N_QUIET },
-	{ "format", 'f', true, N_FORMAT },
-	{ "no-trunc", 0, false, N_NO_TRUNC },
+	{ "help", 'h', false, ARG_HELP },
+	{ "quiet", 'q', false, ARG_QUIET },
+	{ "format", 'f', true, ARG_FORMAT },
+	{ "no-trunc", 0, false, ARG_NO_TRUNC },
 	{ NULL, 0, false, 0 },
 };
 
-/* Scans the flags above; positional words go to names. Returns -1 to go
- * on, or the exit status to return now. */
-struct node_args {
-	bool quiet, no_trunc;
-	const char *format;
-	char **names;
-	size_t n_names;
-};
-
-static int node_parse(int argc, char **argv, const struct opt_def *defs, struct node_args *a)
+/* args_parse hook: "self" is Docker's name for this node. */
+static int node_word(int id, const char **val, struct cmd_args *a)
 {
-	struct opt_iter it;
-	const char *val;
-	char err[256];
-	int id;
-
-	memset(a, 0, sizeof(*a));
-	a->names = xcalloc((size_t)argc + 1, sizeof(*a->names));
-	opt_init(&it, argc, argv, false);
-	while ((id = opt_next(&it, defs, &val, err, sizeof(err))) != -1) {
-		if (id < 0)
-			return fail("%s", err);
-		switch (id) {
-		case 0:
-			/* "self" is Docker's name for this node. */
-			if (strcmp(val, "self") == 0) {
-				const char *self = self_node_id();
-				if (!self)
-					return fail("this node's id is unknown (is its agent running and joined?)");
-				val = self;
-			}
-			a->names[a->n_names++] = (char *)val;
-			break;
-		case N_HELP:
-			return usage(node_usage);
-		case N_QUIET:
-			a->quiet = true;
-			break;
-		case N_NO_TRUNC:
-			a->no_trunc = true;
-			break;
-		case N_FORMAT:
-			a->format = val;
-			break;
-		}
+	if (id == 0 && strcmp(*val, "self") == 0) {
+		const char *self = self_node_id();
+		if (!self)
+			return fail("this node's id is unknown (is its agent running and joined?)");
+		*val = self;
 	}
 	return -1;
+}
+
+/* Scans node_flags; positional words ("self" resolved) go to a->words.
+ * Returns -1 to go on, or the exit status to return now. */
+static int node_parse(int argc, char **argv, struct cmd_args *a)
+{
+	return args_parse(argc, argv, node_flags, false, node_usage, node_word, a);
 }
 
 static int node_cmp_hostname(const void *a, const void *b)
@@ -91,15 +61,15 @@ static int node_cmp_hostname(const void *a, const void *b)
 static int node_ls(int argc, char **argv)
 {
 	static const char *const hdr[] = { "ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS" };
-	struct node_args a;
+	struct cmd_args a;
 	struct json_object *nodes;
 	struct table *t;
 	const char *self;
-	int rc = node_parse(argc, argv, node_flags, &a);
+	int rc = node_parse(argc, argv, &a);
 
 	if (rc >= 0)
 		goto out_args;
-	if (a.n_names) {
+	if (a.n_words) {
 		rc = fail("node ls takes no arguments");
 		goto out_args;
 	}
@@ -135,60 +105,49 @@ static int node_ls(int argc, char **argv)
 		const char *row[] = { idcol, format_get_str(n, "Description.Hostname"), status, avail, mgr };
 		table_add(t, row);
 	}
-	if (!a.quiet) {
-		char *s = table_render(t);
-		fputs(s, stdout);
-		free(s);
-	}
-	table_free(t);
+	print_table(t, a.quiet);
 	json_object_put(nodes);
 	rc = 0;
 out_args:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 
 static int node_inspect(int argc, char **argv)
 {
-	struct node_args a;
-	struct json_object *nodes;
-	int rc = node_parse(argc, argv, node_flags, &a);
+	struct cmd_args a;
+	int rc = node_parse(argc, argv, &a);
 
 	if (rc >= 0)
 		goto out;
-	if (!a.n_names) {
+	if (!a.n_words) {
 		rc = fail("node inspect needs at least one NODE");
 		goto out;
 	}
-	nodes = admin_json(SWARM__ADMIN_REQUEST__BODY_NODE_INSPECT, a.names, a.n_names);
-	rc = nodes ? print_inspect(nodes, a.format) : 1;
-	json_object_put(nodes);
+	rc = inspect_names(SWARM__ADMIN_REQUEST__BODY_NODE_INSPECT, a.words, a.n_words, a.format);
 out:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 
 static int node_ps(int argc, char **argv)
 {
-	struct node_args a;
-	struct json_object *tasks;
-	int rc = node_parse(argc, argv, node_flags, &a);
+	struct cmd_args a;
+	int rc = node_parse(argc, argv, &a);
 
 	if (rc >= 0)
 		goto out;
-	if (!a.n_names) {
+	if (!a.n_words) {
 		const char *self = self_node_id();
 		if (!self) {
 			rc = fail("node ps needs a NODE (this node's id is unknown)");
 			goto out;
 		}
-		a.names[a.n_names++] = (char *)self;
+		a.words[a.n_words++] = (char *)self;
 	}
-	tasks = tasks_of(SWARM__ADMIN_REQUEST__BODY_NODE_PS, a.names, a.n_names);
-	rc = tasks ? print_tasks(tasks, a.no_trunc, a.quiet) : 1;
-	json_object_put(tasks);
+	rc = print_tasks_of(SWARM__ADMIN_REQUEST__BODY_NODE_PS, a.words, a.n_words, a.no_trunc, a.quiet);
 out:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 
@@ -212,7 +171,7 @@ static int node_send_update(Swarm__NodeUpdateRequest *nu, const char *name)
 static int node_update(int argc, char **argv)
 {
 	static const struct opt_def defs[] = {
-		{ "help", 'h', false, N_HELP },
+		{ "help", 'h', false, ARG_HELP },
 		{ "availability", 0, true, N_AVAIL },
 		{ "label-add", 0, true, N_LABEL_ADD },
 		{ "label-rm", 0, true, N_LABEL_RM },
@@ -232,7 +191,7 @@ static int node_update(int argc, char **argv)
 	opt_init(&it, argc, argv, false);
 	while ((id = opt_next(&it, defs, &val, err, sizeof(err))) != -1) {
 		switch (id) {
-		case N_HELP:
+		case ARG_HELP:
 			rc = usage(node_usage);
 			goto out;
 		case N_AVAIL:
@@ -301,30 +260,30 @@ out:
 
 static int node_role(int argc, char **argv, const char *role)
 {
-	struct node_args a;
-	int rc = node_parse(argc, argv, node_flags, &a);
+	struct cmd_args a;
+	int rc = node_parse(argc, argv, &a);
 
 	if (rc >= 0)
 		goto out;
-	if (!a.n_names) {
+	if (!a.n_words) {
 		rc = fail("node %s needs at least one NODE", strcmp(role, "manager") == 0 ? "promote" : "demote");
 		goto out;
 	}
 	rc = 0;
-	for (size_t i = 0; i < a.n_names; i++) {
+	for (size_t i = 0; i < a.n_words; i++) {
 		Swarm__NodeUpdateRequest nu = SWARM__NODE_UPDATE_REQUEST__INIT;
 		nu.role = (char *)role;
-		rc |= node_send_update(&nu, a.names[i]);
+		rc |= node_send_update(&nu, a.words[i]);
 	}
 out:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 
 static int node_rm(int argc, char **argv)
 {
 	static const struct opt_def defs[] = {
-		{ "help", 'h', false, N_HELP },
+		{ "help", 'h', false, ARG_HELP },
 		{ "force", 'f', false, N_FORCE },
 		{ NULL, 0, false, 0 },
 	};
@@ -339,7 +298,7 @@ static int node_rm(int argc, char **argv)
 	while ((id = opt_next(&it, defs, &val, err, sizeof(err))) != -1) {
 		if (id < 0)
 			return fail("%s", err);
-		if (id == N_HELP)
+		if (id == ARG_HELP)
 			return usage(node_usage);
 		if (id == N_FORCE && opt_bool(val, &force) < 0)
 			return fail("invalid value \"%s\" for --force", val);
@@ -350,16 +309,9 @@ static int node_rm(int argc, char **argv)
 		return fail("node rm needs at least one NODE");
 	opt_init(&it, argc, argv, false);
 	while ((id = opt_next(&it, defs, &val, err, sizeof(err))) != -1) {
-		if (id != 0)
-			continue;
 		char *name = (char *)val;
-		Swarm__AdminResponse *resp = admin_names(SWARM__ADMIN_REQUEST__BODY_NODE_RM, &name, 1, force);
-		if (!resp) {
-			rc = 1;
-			continue;
-		}
-		pb_free(resp);
-		puts(name);
+		if (id == 0)
+			rc |= remove_names(SWARM__ADMIN_REQUEST__BODY_NODE_RM, &name, 1, force);
 	}
 	return rc;
 }

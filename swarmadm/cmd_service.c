@@ -405,14 +405,14 @@ out:
 	return rc;
 }
 
-enum { S_HELP = 1, S_DETACH, S_QUIET, S_NO_TRUNC, S_FORMAT, S_TAIL, S_RAW, S_FOLLOW };
+enum { S_DETACH = ARG_OWN, S_TAIL, S_RAW, S_FOLLOW };
 
 static int service_rollback(int argc, char **argv)
 {
 	static const struct opt_def defs[] = {
-		{ "help", 'h', false, S_HELP },
+		{ "help", 'h', false, ARG_HELP },
 		{ "detach", 'd', false, S_DETACH },
-		{ "quiet", 'q', false, S_QUIET },
+		{ "quiet", 'q', false, ARG_QUIET },
 		{ NULL, 0, false, 0 },
 	};
 	const char *svc = NULL, *val;
@@ -425,11 +425,11 @@ static int service_rollback(int argc, char **argv)
 	while ((id = opt_next(&it, defs, &val, err, sizeof(err))) != -1) {
 		if (id < 0)
 			return fail("%s", err);
-		if (id == S_HELP)
+		if (id == ARG_HELP)
 			return usage("Usage: swarmadm service rollback [-d] [-q] SERVICE\n");
 		if (id == S_DETACH && opt_bool(val, &detach) < 0)
 			return fail("invalid value \"%s\" for --detach", val);
-		if (id == S_QUIET && opt_bool(val, &quiet) < 0)
+		if (id == ARG_QUIET && opt_bool(val, &quiet) < 0)
 			return fail("invalid value \"%s\" for --quiet", val);
 		if (id == 0) {
 			if (svc)
@@ -450,9 +450,9 @@ static int service_rollback(int argc, char **argv)
 static int service_scale(int argc, char **argv)
 {
 	static const struct opt_def defs[] = {
-		{ "help", 'h', false, S_HELP },
+		{ "help", 'h', false, ARG_HELP },
 		{ "detach", 'd', false, S_DETACH },
-		{ "quiet", 'q', false, S_QUIET },
+		{ "quiet", 'q', false, ARG_QUIET },
 		{ NULL, 0, false, 0 },
 	};
 	char **names = xcalloc((size_t)argc + 1, sizeof(*names));
@@ -471,13 +471,13 @@ static int service_scale(int argc, char **argv)
 			fail("%s", err);
 			goto out;
 		}
-		if (id == S_HELP) {
+		if (id == ARG_HELP) {
 			rc = usage("Usage: swarmadm service scale [-d] [-q] SERVICE=REPLICAS...\n");
 			goto out;
 		}
 		if (id == S_DETACH)
 			detach = true;
-		if (id == S_QUIET)
+		if (id == ARG_QUIET)
 			quiet = true;
 		if (id != 0)
 			continue;
@@ -532,70 +532,43 @@ out:
 
 /* ---- ls / ps / inspect / logs / rm ---- */
 
-struct svc_args {
-	bool quiet, no_trunc, raw;
-	const char *format;
-	long tail;
-	char **names;
-	size_t n_names;
-};
+/* args_parse hook for the flags of logs. */
+static int svc_flag(int id, const char **val, struct cmd_args *a)
+{
+	uint64_t u;
+
+	switch (id) {
+	case S_RAW:
+		a->raw = true;
+		break;
+	case S_TAIL:
+		if (strcmp(*val, "all") == 0)
+			break;
+		if (spec_uint_parse(*val, &u) < 0)
+			return fail("invalid --tail \"%s\": a number of lines or \"all\"", *val);
+		a->tail = (long)u;
+		break;
+	case S_FOLLOW:
+		return fail("--follow is not supported yet");
+	}
+	return -1;
+}
 
 /* -1 to go on, else the exit status. */
-static int svc_parse(int argc, char **argv, const char *help, struct svc_args *a)
+static int svc_parse(int argc, char **argv, const char *help, struct cmd_args *a)
 {
 	static const struct opt_def defs[] = {
-		{ "help", 'h', false, S_HELP },
-		{ "quiet", 'q', false, S_QUIET },
-		{ "no-trunc", 0, false, S_NO_TRUNC },
-		{ "format", 'f', true, S_FORMAT },
+		{ "help", 'h', false, ARG_HELP },
+		{ "quiet", 'q', false, ARG_QUIET },
+		{ "no-trunc", 0, false, ARG_NO_TRUNC },
+		{ "format", 'f', true, ARG_FORMAT },
 		{ "tail", 'n', true, S_TAIL },
 		{ "raw", 0, false, S_RAW },
 		{ "follow", 0, false, S_FOLLOW },
 		{ NULL, 0, false, 0 },
 	};
-	struct opt_iter it;
-	const char *val;
-	char err[256];
-	int id;
 
-	memset(a, 0, sizeof(*a));
-	a->tail = -1;
-	a->names = xcalloc((size_t)argc + 1, sizeof(*a->names));
-	opt_init(&it, argc, argv, false);
-	while ((id = opt_next(&it, defs, &val, err, sizeof(err))) != -1) {
-		uint64_t u;
-		switch (id) {
-		case 0:
-			a->names[a->n_names++] = (char *)val;
-			break;
-		case S_HELP:
-			return usage(help);
-		case S_QUIET:
-			a->quiet = true;
-			break;
-		case S_NO_TRUNC:
-			a->no_trunc = true;
-			break;
-		case S_RAW:
-			a->raw = true;
-			break;
-		case S_FORMAT:
-			a->format = val;
-			break;
-		case S_TAIL:
-			if (strcmp(val, "all") == 0)
-				break;
-			if (spec_uint_parse(val, &u) < 0)
-				return fail("invalid --tail \"%s\": a number of lines or \"all\"", val);
-			a->tail = (long)u;
-			break;
-		case S_FOLLOW:
-			return fail("--follow is not supported yet");
-		default:
-			return fail("%s", err);
-		}
-	}
-	return -1;
+	return args_parse(argc, argv, defs, false, help, svc_flag, a);
 }
 
 static int service_cmp_name(const void *a, const void *b)
@@ -631,13 +604,13 @@ static void ports_column(struct json_object *ports, const char *mode, char *out,
 static int service_ls(int argc, char **argv)
 {
 	static const char *const hdr[] = { "ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS" };
-	struct svc_args a;
+	struct cmd_args a;
 	struct json_object *svcs;
 	int rc = svc_parse(argc, argv, "Usage: swarmadm service ls [-q]\n", &a);
 
 	if (rc >= 0)
 		goto out;
-	svcs = admin_json(SWARM__ADMIN_REQUEST__BODY_SERVICE_LS, a.names, a.n_names);
+	svcs = admin_json(SWARM__ADMIN_REQUEST__BODY_SERVICE_LS, a.words, a.n_words);
 	if (!svcs) {
 		rc = 1;
 		goto out;
@@ -670,16 +643,11 @@ static int service_ls(int argc, char **argv)
 				      replicas, format_get_str(s, "Spec.TaskTemplate.ContainerSpec.Image"), ports };
 		table_add(t, row);
 	}
-	if (!a.quiet) {
-		char *out = table_render(t);
-		fputs(out, stdout);
-		free(out);
-	}
-	table_free(t);
+	print_table(t, a.quiet);
 	json_object_put(svcs);
 	rc = 0;
 out:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 
@@ -720,7 +688,9 @@ static int task_cmp(const void *a, const void *b)
 	return strcmp(format_get_str(x, "ID"), format_get_str(y, "ID"));
 }
 
-struct json_object *tasks_of(Swarm__AdminRequest__BodyCase body, char **names, size_t n)
+/* The tasks of several services or nodes (body SERVICE_PS or NODE_PS), one
+ * request each, as one array. NULL after printing the error. */
+static struct json_object *tasks_of(Swarm__AdminRequest__BodyCase body, char **names, size_t n)
 {
 	struct json_object *all = json_object_new_array();
 
@@ -738,7 +708,9 @@ struct json_object *tasks_of(Swarm__AdminRequest__BodyCase body, char **names, s
 	return all;
 }
 
-int print_tasks(struct json_object *tasks, bool no_trunc, bool quiet)
+/* The `service ps` / `node ps` table for an array of tasks (render_task
+ * objects); quiet prints task ids only. */
+static void print_tasks(struct json_object *tasks, bool no_trunc, bool quiet)
 {
 	static const char *const hdr[] = { "ID", "NAME", "IMAGE", "NODE", "DESIRED STATE",
 					   "CURRENT STATE", "ERROR", "PORTS" };
@@ -805,52 +777,52 @@ int print_tasks(struct json_object *tasks, bool no_trunc, bool quiet)
 		const char *row[] = { id, shown, image, node, desired, current, errcol, ports };
 		table_add(t, row);
 	}
-	if (!quiet) {
-		char *out = table_render(t);
-		fputs(out, stdout);
-		free(out);
-	}
-	table_free(t);
+	print_table(t, quiet);
+}
+
+int print_tasks_of(Swarm__AdminRequest__BodyCase body, char **names, size_t n, bool no_trunc,
+		   bool quiet)
+{
+	struct json_object *tasks = tasks_of(body, names, n);
+
+	if (!tasks)
+		return 1;
+	print_tasks(tasks, no_trunc, quiet);
+	json_object_put(tasks);
 	return 0;
 }
 
 static int service_ps(int argc, char **argv)
 {
-	struct svc_args a;
-	struct json_object *tasks;
+	struct cmd_args a;
 	int rc = svc_parse(argc, argv, "Usage: swarmadm service ps [--no-trunc] [-q] SERVICE...\n", &a);
 
 	if (rc >= 0)
 		goto out;
-	if (!a.n_names) {
+	if (!a.n_words) {
 		rc = fail("service ps needs at least one SERVICE");
 		goto out;
 	}
-	tasks = tasks_of(SWARM__ADMIN_REQUEST__BODY_SERVICE_PS, a.names, a.n_names);
-	rc = tasks ? print_tasks(tasks, a.no_trunc, a.quiet) : 1;
-	json_object_put(tasks);
+	rc = print_tasks_of(SWARM__ADMIN_REQUEST__BODY_SERVICE_PS, a.words, a.n_words, a.no_trunc, a.quiet);
 out:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 
 static int service_inspect(int argc, char **argv)
 {
-	struct svc_args a;
-	struct json_object *svcs;
+	struct cmd_args a;
 	int rc = svc_parse(argc, argv, "Usage: swarmadm service inspect [--format FMT] SERVICE...\n", &a);
 
 	if (rc >= 0)
 		goto out;
-	if (!a.n_names) {
+	if (!a.n_words) {
 		rc = fail("service inspect needs at least one SERVICE");
 		goto out;
 	}
-	svcs = admin_json(SWARM__ADMIN_REQUEST__BODY_SERVICE_INSPECT, a.names, a.n_names);
-	rc = svcs ? print_inspect(svcs, a.format) : 1;
-	json_object_put(svcs);
+	rc = inspect_names(SWARM__ADMIN_REQUEST__BODY_SERVICE_INSPECT, a.words, a.n_words, a.format);
 out:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 
@@ -882,7 +854,7 @@ static void logs_print(const char *text, const char *prefix, long tail)
  * stderr but not read. */
 static int service_logs(int argc, char **argv)
 {
-	struct svc_args a;
+	struct cmd_args a;
 	struct json_object *tasks = NULL;
 	const char *self;
 	size_t elsewhere = 0, shown = 0;
@@ -891,11 +863,11 @@ static int service_logs(int argc, char **argv)
 
 	if (rc >= 0)
 		goto out;
-	if (a.n_names != 1) {
+	if (a.n_words != 1) {
 		rc = fail("service logs needs one SERVICE");
 		goto out;
 	}
-	tasks = admin_json(SWARM__ADMIN_REQUEST__BODY_SERVICE_PS, a.names, 1);
+	tasks = admin_json(SWARM__ADMIN_REQUEST__BODY_SERVICE_PS, a.words, 1);
 	if (!tasks) {
 		rc = 1;
 		goto out;
@@ -943,37 +915,27 @@ static int service_logs(int argc, char **argv)
 	}
 	if (elsewhere)
 		fprintf(stderr, "swarmadm: note: %zu task(s) of %s are not on this node; their logs are "
-			"not shown (run 'swarmadm service logs' on their nodes)\n", elsewhere, a.names[0]);
+			"not shown (run 'swarmadm service logs' on their nodes)\n", elsewhere, a.words[0]);
 out:
 	json_object_put(tasks);
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 
 static int service_rm(int argc, char **argv)
 {
-	struct svc_args a;
+	struct cmd_args a;
 	int rc = svc_parse(argc, argv, "Usage: swarmadm service rm SERVICE...\n", &a);
 
 	if (rc >= 0)
 		goto out;
-	if (!a.n_names) {
+	if (!a.n_words) {
 		rc = fail("service rm needs at least one SERVICE");
 		goto out;
 	}
-	rc = 0;
-	for (size_t i = 0; i < a.n_names; i++) {
-		Swarm__AdminResponse *resp = admin_names(SWARM__ADMIN_REQUEST__BODY_SERVICE_RM,
-							 &a.names[i], 1, false);
-		if (!resp) {
-			rc = 1;
-			continue;
-		}
-		pb_free(resp);
-		puts(a.names[i]);
-	}
+	rc = remove_names(SWARM__ADMIN_REQUEST__BODY_SERVICE_RM, a.words, a.n_words, false);
 out:
-	free(a.names);
+	free(a.words);
 	return rc;
 }
 

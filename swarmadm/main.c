@@ -8,6 +8,7 @@
 #include "opt.h"
 #include "pb.h"
 #include "rpc.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,6 +138,75 @@ struct json_object *admin_json(Swarm__AdminRequest__BodyCase body, char **names,
 	doc = json_parse_answer(resp->json, "manager", true);
 	pb_free(resp);
 	return doc;
+}
+
+int args_parse(int argc, char **argv, const struct opt_def *defs, bool stop, const char *help,
+	       args_hook hook, struct cmd_args *a)
+{
+	struct opt_iter it;
+	const char *val;
+	char err[256];
+	int id;
+
+	memset(a, 0, sizeof(*a));
+	a->tail = -1;
+	a->words = xcalloc((size_t)argc + 1, sizeof(*a->words));
+	opt_init(&it, argc, argv, stop);
+	while ((id = opt_next(&it, defs, &val, err, sizeof(err))) != -1) {
+		int rc = -1;
+		if (id < 0)
+			return fail("%s", err);
+		if (id == ARG_HELP)
+			return usage(help);
+		if (id == ARG_QUIET)
+			a->quiet = true;
+		else if (id == ARG_NO_TRUNC)
+			a->no_trunc = true;
+		else if (id == ARG_FORMAT)
+			a->format = val;
+		else if (hook)
+			rc = hook(id, &val, a);
+		if (rc >= 0)
+			return rc;
+		if (id == 0)
+			a->words[a->n_words++] = (char *)val;
+	}
+	return -1;
+}
+
+void print_table(struct table *t, bool quiet)
+{
+	if (!quiet) {
+		char *s = table_render(t);
+		fputs(s, stdout);
+		free(s);
+	}
+	table_free(t);
+}
+
+int inspect_names(Swarm__AdminRequest__BodyCase body, char **names, size_t n, const char *format)
+{
+	struct json_object *arr = admin_json(body, names, n);
+	int rc = arr ? print_inspect(arr, format) : 1;
+
+	json_object_put(arr);
+	return rc;
+}
+
+int remove_names(Swarm__AdminRequest__BodyCase body, char **names, size_t n, bool force)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		Swarm__AdminResponse *resp = admin_names(body, &names[i], 1, force);
+		if (!resp) {
+			rc = 1;
+			continue;
+		}
+		pb_free(resp);
+		puts(names[i]);
+	}
+	return rc;
 }
 
 int print_inspect(struct json_object *arr, const char *format)

@@ -5,6 +5,7 @@
 #include "pb.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,88 +70,103 @@ out:
 	return rc;
 }
 
-int rpc_admin(Swarm__AdminRequest *req, int timeout_ms, Swarm__AdminResponse **resp,
-	      char *err, size_t errlen)
+/* Sends req (id already set) and decodes the answer as a desc message; who
+ * names the daemon in messages. 0, or -errno with err set and *resp NULL.
+ * resp_id: the id field of the decoded answer (a function, since the two
+ * answer types differ). */
+static int rpc_exchange(const char *sock, const char *who, const ProtobufCMessage *req, uint64_t id,
+			const ProtobufCMessageDescriptor *desc, uint64_t (*resp_id)(const ProtobufCMessage *),
+			int timeout_ms, ProtobufCMessage **resp, char *err, size_t errlen)
 {
 	uint8_t *raw = NULL;
 	size_t len = 0;
 	int rc;
 
-	req->id = rpc_next_id();
-	rc = rpc_roundtrip("manager.sock", "manager", &req->base, timeout_ms, &raw, &len, err, errlen);
+	*resp = NULL;
+	rc = rpc_roundtrip(sock, who, req, timeout_ms, &raw, &len, err, errlen);
 	if (rc < 0)
 		return rc;
-	*resp = swarm__admin_response__unpack(NULL, len, raw);
+	*resp = protobuf_c_message_unpack(desc, NULL, len, raw);
 	free(raw);
 	if (!*resp) {
-		snprintf(err, errlen, "the manager's answer could not be decoded");
+		snprintf(err, errlen, "the %s's answer could not be decoded", who);
 		return -EPROTO;
 	}
-	if ((*resp)->id && (*resp)->id != req->id) {
+	if (resp_id(*resp) && resp_id(*resp) != id) {
 		pb_free(*resp);
 		*resp = NULL;
-		snprintf(err, errlen, "the manager answered another request");
+		snprintf(err, errlen, "the %s answered another request", who);
 		return -EPROTO;
 	}
 	return 0;
 }
 
-int rpc_local(Swarm__LocalRequest *req, int timeout_ms, Swarm__LocalResponse **resp,
+static uint64_t rpc_admin_id(const ProtobufCMessage *m)
+{
+	return ((const Swarm__AdminResponse *)m)->id;
+}
+
+static uint64_t rpc_local_id(const ProtobufCMessage *m)
+{
+	return ((const Swarm__LocalResponse *)m)->id;
+}
+
+int rpc_admin(Swarm__AdminRequest *req, int timeout_ms, Swarm__AdminResponse **resp,
 	      char *err, size_t errlen)
 {
-	uint8_t *raw = NULL;
-	size_t len = 0;
+	ProtobufCMessage *m;
 	int rc;
 
 	req->id = rpc_next_id();
-	rc = rpc_roundtrip("agent.sock", "agent", &req->base, timeout_ms, &raw, &len, err, errlen);
-	if (rc < 0)
-		return rc;
-	*resp = swarm__local_response__unpack(NULL, len, raw);
-	free(raw);
-	if (!*resp) {
-		snprintf(err, errlen, "the agent's answer could not be decoded");
-		return -EPROTO;
+	rc = rpc_exchange("manager.sock", "manager", &req->base, req->id, &swarm__admin_response__descriptor,
+			  rpc_admin_id, timeout_ms, &m, err, errlen);
+	*resp = (Swarm__AdminResponse *)m;
+	return rc;
+}
+
+int rpc_local(Swarm__LocalRequest *req, int timeout_ms, Swarm__LocalResponse **resp,
+	      char *err, size_t errlen)
+{
+	ProtobufCMessage *m;
+	int rc;
+
+	req->id = rpc_next_id();
+	rc = rpc_exchange("agent.sock", "agent", &req->base, req->id, &swarm__local_response__descriptor,
+			  rpc_local_id, timeout_ms, &m, err, errlen);
+	*resp = (Swarm__LocalResponse *)m;
+	return rc;
+}
+
+/* The *_call helpers' check: false after printing why there is no usable
+ * answer (rc < 0: err; else the daemon's refusal, freeing resp). */
+static bool rpc_call_ok(int rc, const char *err, ProtobufCMessage *resp, const char *refusal)
+{
+	if (rc < 0) {
+		fprintf(stderr, "swarmadm: %s\n", err);
+		return false;
 	}
-	if ((*resp)->id && (*resp)->id != req->id) {
-		pb_free(*resp);
-		*resp = NULL;
-		snprintf(err, errlen, "the agent answered another request");
-		return -EPROTO;
+	if (refusal && *refusal) {
+		fprintf(stderr, "swarmadm: %s\n", refusal);
+		pb_free(resp);
+		return false;
 	}
-	return 0;
+	return true;
 }
 
 Swarm__AdminResponse *rpc_admin_call(Swarm__AdminRequest *req)
 {
 	Swarm__AdminResponse *resp = NULL;
 	char err[512];
+	int rc = rpc_admin(req, RPC_TIMEOUT_MS, &resp, err, sizeof(err));
 
-	if (rpc_admin(req, RPC_TIMEOUT_MS, &resp, err, sizeof(err)) < 0) {
-		fprintf(stderr, "swarmadm: %s\n", err);
-		return NULL;
-	}
-	if (resp->error && *resp->error) {
-		fprintf(stderr, "swarmadm: %s\n", resp->error);
-		pb_free(resp);
-		return NULL;
-	}
-	return resp;
+	return rpc_call_ok(rc, err, rc < 0 ? NULL : &resp->base, rc < 0 ? NULL : resp->error) ? resp : NULL;
 }
 
 Swarm__LocalResponse *rpc_local_call(Swarm__LocalRequest *req)
 {
 	Swarm__LocalResponse *resp = NULL;
 	char err[512];
+	int rc = rpc_local(req, RPC_TIMEOUT_MS, &resp, err, sizeof(err));
 
-	if (rpc_local(req, RPC_TIMEOUT_MS, &resp, err, sizeof(err)) < 0) {
-		fprintf(stderr, "swarmadm: %s\n", err);
-		return NULL;
-	}
-	if (resp->error && *resp->error) {
-		fprintf(stderr, "swarmadm: %s\n", resp->error);
-		pb_free(resp);
-		return NULL;
-	}
-	return resp;
+	return rpc_call_ok(rc, err, rc < 0 ? NULL : &resp->base, rc < 0 ? NULL : resp->error) ? resp : NULL;
 }
