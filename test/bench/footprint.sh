@@ -12,7 +12,7 @@ trap '$LAB down >/dev/null 2>&1 || true' EXIT INT TERM
 rss() { # DAEMON NODE -> KiB
 	local ns=bfp-$2 pid
 	for pid in $(ip netns pids "$ns"); do
-		if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "^[^ ]*$1 "; then
+		if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]; then
 			awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"
 			return
 		fi

@@ -1,0 +1,180 @@
+/* The overlay data path of one node: what netd wants the kernel to hold
+ * (networks, local container attachments, remote peers) and the reconcile
+ * that converges the kernel to it through a small ops table.
+ *
+ * Providers: dp_netlink.c (the real one: network namespaces, br0, vxlan0,
+ * veths, FDB and neighbour entries through libnl-route-3) and dp_fake.c (an
+ * in-memory one that records every operation, for unit tests).
+ *
+ * Reconcile reads the actual state back from the provider first and then
+ * applies only the differences, removals before additions, so running it
+ * again, or after a netd restart, adds nothing twice and drops what is
+ * stale. */
+#ifndef SWARM_DATAPATH_H
+#define SWARM_DATAPATH_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DP_VXLAN_PORT 4789
+/* Inner Ethernet 14 + outer IPv4 20 + UDP 8 + VXLAN 8. */
+#define DP_VXLAN_OVERHEAD 50
+#define DP_TASK_ID_MAX 64
+#define DP_PATH_MAX 256
+
+/* One overlay network on this node. */
+struct dp_network {
+	uint32_t vni;              /* VXLAN id, 1..2^24-1 */
+	struct in_addr subnet;     /* network address of the subnet */
+	uint8_t prefixlen;         /* subnet prefix length */
+	struct in_addr gateway;    /* address put on br0 */
+	uint32_t mtu;              /* actual state only: vxlan0's MTU */
+	bool complete;             /* actual state only: ns, br0 and vxlan0 all there and right */
+};
+
+/* One local container attached to one overlay network. */
+struct dp_local_ep {
+	uint32_t vni;                      /* network it is attached to */
+	char task_id[DP_TASK_ID_MAX];      /* owner; "" in actual state = half-made leftover */
+	char netns[DP_PATH_MAX];           /* sandbox netns file; "" in actual state (not read back) */
+	char ifname[IFNAMSIZ];             /* name inside the sandbox ("eth0") */
+	char host_ifname[IFNAMSIZ];        /* actual state only: the veth end in the overlay ns */
+	struct in_addr ip;                 /* address inside the subnet */
+	uint8_t mac[6];                    /* MAC of the sandbox end */
+};
+
+/* A static FDB entry on vxlan0: frames for mac go to the VTEP. */
+struct dp_fdb {
+	uint32_t vni;
+	uint8_t mac[6];
+	struct in_addr vtep;
+};
+
+/* A permanent neighbour entry on vxlan0 (proxy ARP answers from it). */
+struct dp_neigh {
+	uint32_t vni;
+	struct in_addr ip;
+	uint8_t mac[6];
+};
+
+/* A set of data-path objects: the desired state netd builds, or the actual
+ * state a provider dumps. Arrays are malloc-owned and grow on add. */
+struct dp_state {
+	struct dp_network *nets;     /* networks, unique by vni */
+	size_t n_nets, cap_nets;
+	struct dp_local_ep *eps;     /* local attachments, unique by (vni, task_id) */
+	size_t n_eps, cap_eps;
+	struct dp_fdb *fdbs;         /* unique by (vni, mac) */
+	size_t n_fdbs, cap_fdbs;
+	struct dp_neigh *neighs;     /* unique by (vni, ip) */
+	size_t n_neighs, cap_neighs;
+};
+
+void dp_state_init(struct dp_state *st);
+/* Frees the arrays and leaves st empty (reusable). NULL is a no-op. */
+void dp_state_clear(struct dp_state *st);
+
+/* Adders copy *x into st. They return 0, -EEXIST when the key is already
+ * there (the first one wins and is kept: a caller with several records for
+ * one IP or MAC, as while an address is reused, lists the preferred first),
+ * or -EINVAL on a malformed record (VNI 0 or over 24 bits, prefix > 30,
+ * empty task id or ifname). */
+int dp_state_add_network(struct dp_state *st, const struct dp_network *net);
+int dp_state_add_local(struct dp_state *st, const struct dp_local_ep *ep);
+int dp_state_add_fdb(struct dp_state *st, const struct dp_fdb *f);
+int dp_state_add_neigh(struct dp_state *st, const struct dp_neigh *n);
+/* A remote endpoint: one FDB entry (mac -> vtep) and one neighbour entry
+ * (ip -> mac). A key already present is kept (first wins); 0 when at
+ * least one of the two was added, -EEXIST when neither, -EINVAL. */
+int dp_state_add_remote(struct dp_state *st, uint32_t vni, struct in_addr ip,
+			const uint8_t mac[6], struct in_addr vtep);
+
+const struct dp_network *dp_state_find_network(const struct dp_state *st, uint32_t vni);
+
+/* Kernel operations. Every function returns 0 or -errno and logs the
+ * reason on failure. ctx is the provider's own state. */
+struct dp_ops {
+	const char *name;
+	/* Fills *actual (initialised and empty on entry) with what exists. */
+	int (*dump)(void *ctx, struct dp_state *actual);
+	/* Creates the overlay namespace with br0 (gateway address) and vxlan0.
+	 * A leftover of the same VNI is removed first. */
+	int (*net_add)(void *ctx, const struct dp_network *net);
+	/* Removes the namespace of vni and everything in it. Absent: 0. */
+	int (*net_del)(void *ctx, uint32_t vni);
+	/* Attaches a sandbox: veth pair, ep->ifname in ep->netns with the IP
+	 * (net's prefix), MAC and MTU; the other end on net's br0. */
+	int (*ep_attach)(void *ctx, const struct dp_network *net, const struct dp_local_ep *ep);
+	/* Removes the veth pair of ep (as dumped or as desired). Absent: 0. */
+	int (*ep_detach)(void *ctx, const struct dp_local_ep *ep);
+	int (*fdb_add)(void *ctx, const struct dp_fdb *f);
+	int (*fdb_del)(void *ctx, const struct dp_fdb *f);
+	int (*neigh_add)(void *ctx, const struct dp_neigh *n);
+	int (*neigh_del)(void *ctx, const struct dp_neigh *n);
+	void (*free)(void *ctx);
+};
+
+/* A provider: its ops and its state. */
+struct dp_provider {
+	const struct dp_ops *ops;
+	void *ctx;
+};
+
+/* Frees a provider made by dp_netlink_new or dp_fake_new. NULL: no-op. */
+void dp_provider_free(struct dp_provider *p);
+
+/* What one reconcile did. */
+struct dp_stats {
+	unsigned applied;   /* kernel operations that succeeded */
+	unsigned failed;    /* kernel operations that failed */
+};
+
+/* Converges the provider to *desired: dumps the actual state, then removes
+ * stale attachments, neighbour and FDB entries and networks (a network whose
+ * gateway or subnet changed, or which is incomplete, is removed and made
+ * again), then adds missing networks, attachments, FDB and neighbour entries.
+ * Attachments and peers of networks not in *desired are ignored. One failed
+ * operation does not stop the others. Returns 0, or the first error (the
+ * dump's error aborts before anything is changed). stats may be NULL. */
+int dp_reconcile(struct dp_provider *p, const struct dp_state *desired,
+		 struct dp_stats *stats);
+
+/* ---- real provider (dp_netlink.c) ---- */
+
+struct dp_netlink_config {
+	const char *run_dir;        /* directory of the namespace files (required) */
+	const char *prefix;         /* prefix of namespace files and temporary links, <= 6 chars ("") */
+	const char *underlay_netns; /* netns file of the node's own namespace; NULL = the caller's */
+	struct in_addr local_addr;  /* the node's data-path address (vxlan local, MTU source) */
+	uint16_t dstport;           /* VXLAN UDP port; 0 = DP_VXLAN_PORT */
+};
+
+/* Makes the netlink provider. Namespace files are "<run_dir>/<prefix>ov-<vni>".
+ * 0 or -errno. */
+int dp_netlink_new(const struct dp_netlink_config *cfg, struct dp_provider **out);
+/* Path of the overlay namespace file of vni, into buf. 0 or -ENAMETOOLONG. */
+int dp_netlink_ns_path(struct dp_provider *p, uint32_t vni, char *buf, size_t len);
+
+/* ---- fake provider (dp_fake.c) ---- */
+
+/* An in-memory provider: it holds a dp_state as "the kernel" and records
+ * one text line per successful mutating operation, e.g.
+ * "net_add 4242", "ep_attach 4242 task1 eth0 198.19.42.11",
+ * "fdb_add 4242 02:42:c6:13:2a:0c 192.0.2.202",
+ * "neigh_del 4242 198.19.42.12". */
+int dp_fake_new(struct dp_provider **out);
+/* The fake's "kernel" state, to preload (a restart) or inspect. */
+struct dp_state *dp_fake_state(struct dp_provider *p);
+size_t dp_fake_nops(struct dp_provider *p);
+const char *dp_fake_op(struct dp_provider *p, size_t i);
+/* Number of recorded lines starting with prefix. */
+size_t dp_fake_count(struct dp_provider *p, const char *prefix);
+void dp_fake_clear_ops(struct dp_provider *p);
+/* The next operation whose line would start with prefix fails with err
+ * (once); the dump fails with prefix "dump". */
+void dp_fake_fail(struct dp_provider *p, const char *prefix, int err);
+
+#endif

@@ -1,0 +1,976 @@
+/* The real data-path provider: libnl-route-3 (see datapath.h).
+ *
+ * Per overlay network: a network namespace bind-mounted at
+ * "<run_dir>/<prefix>ov-<vni>" holding
+ *   - br0 with the gateway address,
+ *   - vxlan0 (id = VNI, nolearning, proxy, local = the node's data-path
+ *     address, dstport), created in the underlay namespace under a
+ *     temporary name and then moved in, so that its UDP socket stays on the
+ *     underlay; MTU = the underlay interface's MTU - 50,
+ *   - one veth end per attached container, "ve<IP in hex>", enslaved to
+ *     br0; its alias "swarm <task> <ip> <mac> <ifname>" is written last and
+ *     is what a dump reads back (a veth without it is a half-made leftover),
+ *   - permanent FDB entries (MAC -> VTEP, self) and permanent neighbour
+ *     entries (IP -> MAC) on vxlan0.
+ *
+ * Namespaces: a libnl socket belongs to the namespace it was opened in, so
+ * the thread enters a namespace only to open a socket (and to create one),
+ * and returns at once. */
+#include "datapath.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <linux/neighbour.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/link/vxlan.h>
+#include <netlink/route/neighbour.h>
+
+#include "log.h"
+#include "util.h"
+
+#define DPN_NSFS_MAGIC 0x6e736673
+#define DPN_BRIDGE "br0"
+#define DPN_VXLAN "vxlan0"
+#define DPN_ALIAS_TAG "swarm"
+
+/* Provider state. */
+struct dp_nl {
+	char run_dir[DP_PATH_MAX];   /* where namespace files live */
+	char prefix[8];              /* name prefix, <= 6 chars */
+	int underlay_fd;             /* the node's own netns */
+	struct nl_sock *under;       /* rtnl socket in the underlay netns */
+	struct in_addr local;        /* data-path address */
+	uint16_t port;               /* VXLAN UDP port */
+};
+
+/* ---- errors ---- */
+
+/* libnl error (negative NLE_*) to -errno. */
+static int dpn_errno(int nlerr)
+{
+	static const struct { int nle, err; } map[] = {
+		{ NLE_EXIST, EEXIST }, { NLE_OBJ_NOTFOUND, ENOENT },
+		{ NLE_NODEV, ENODEV }, { NLE_PERM, EPERM },
+		{ NLE_NOACCESS, EACCES }, { NLE_BUSY, EBUSY },
+		{ NLE_INVAL, EINVAL }, { NLE_NOMEM, ENOMEM },
+		{ NLE_OPNOTSUPP, EOPNOTSUPP }, { NLE_NOADDR, EADDRNOTAVAIL },
+		{ NLE_RANGE, ERANGE }, { NLE_MSGSIZE, EMSGSIZE },
+		{ NLE_AF_NOSUPPORT, EAFNOSUPPORT }, { NLE_AGAIN, EAGAIN },
+		{ NLE_MISSING_ATTR, EINVAL }, { NLE_AF_MISMATCH, EINVAL },
+	};
+	int e = nlerr < 0 ? -nlerr : nlerr;
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (map[i].nle == e)
+			return -map[i].err;
+	return -EIO;
+}
+
+static bool dpn_absent(int err)
+{
+	return err == -ENOENT || err == -ENODEV || err == -ESRCH;
+}
+
+/* ---- namespaces ---- */
+
+static int ns_self_fd(void)
+{
+	int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Puts the thread back into orig; a thread left in a foreign namespace
+ * would send every later netlink request to the wrong place. */
+static void ns_return(int orig)
+{
+	if (setns(orig, CLONE_NEWNET) < 0)
+		fatal("datapath, cannot return to own netns: %s", strerror(errno));
+	close(orig);
+}
+
+/* Opens an rtnl socket inside the namespace nsfd. */
+static int dpn_open_in(int nsfd, struct nl_sock **out)
+{
+	int orig = ns_self_fd();
+	if (orig < 0)
+		return orig;
+	if (setns(nsfd, CLONE_NEWNET) < 0) {
+		int err = -errno;
+		close(orig);
+		return err;
+	}
+	struct nl_sock *sk = nl_socket_alloc();
+	int r = sk ? nl_connect(sk, NETLINK_ROUTE) : -NLE_NOMEM;
+	ns_return(orig);
+	if (r < 0) {
+		nl_socket_free(sk);
+		return dpn_errno(r);
+	}
+	*out = sk;
+	return 0;
+}
+
+static int dpn_open_path(const char *path, struct nl_sock **out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = dpn_open_in(fd, out);
+	close(fd);
+	return r;
+}
+
+static bool ns_is_mounted(const char *path)
+{
+	struct statfs sf;
+	return statfs(path, &sf) == 0 && sf.f_type == DPN_NSFS_MAGIC;
+}
+
+/* Unshares a fresh netns in this thread, bind-mounts it on path (which
+ * exists), and returns to orig. */
+static int ns_mount_new(const char *path, int orig)
+{
+	if (unshare(CLONE_NEWNET) < 0)
+		return -errno;
+	int err = 0;
+	if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0)
+		err = -errno;
+	if (setns(orig, CLONE_NEWNET) < 0)
+		fatal("datapath, cannot return to own netns: %s", strerror(errno));
+	return err;
+}
+
+/* Creates a netns file at path. 0 or -errno (nothing left behind). */
+static int ns_create(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	int orig = ns_self_fd();
+	int err = orig < 0 ? orig : ns_mount_new(path, orig);
+	if (orig >= 0)
+		close(orig);
+	if (err < 0)
+		unlink(path);
+	return err;
+}
+
+static void ns_remove(const char *path)
+{
+	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		log_warn("datapath, umount %s: %s", path, strerror(errno));
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("datapath, unlink %s: %s", path, strerror(errno));
+}
+
+static int dpn_ns_path(const struct dp_nl *nl, uint32_t vni, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%sov-%u", nl->run_dir, nl->prefix, vni);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Opens a socket in the overlay namespace of vni; -ENOENT when absent. */
+static int dpn_open_overlay(const struct dp_nl *nl, uint32_t vni, struct nl_sock **out)
+{
+	char path[DP_PATH_MAX];
+	int r = dpn_ns_path(nl, vni, path, sizeof(path));
+	if (r < 0)
+		return r;
+	if (!ns_is_mounted(path))
+		return -ENOENT;
+	return dpn_open_path(path, out);
+}
+
+/* ---- links ---- */
+
+static int link_get(struct nl_sock *sk, const char *name, struct rtnl_link **out)
+{
+	int r = rtnl_link_get_kernel(sk, 0, name, out);
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
+static int link_ifindex(struct nl_sock *sk, const char *name)
+{
+	struct rtnl_link *l;
+	int r = link_get(sk, name, &l);
+	if (r < 0)
+		return r;
+	int idx = rtnl_link_get_ifindex(l);
+	rtnl_link_put(l);
+	return idx;
+}
+
+/* Deletes link name; absent is fine. */
+static int link_del(struct nl_sock *sk, const char *name)
+{
+	struct rtnl_link *l;
+	int r = link_get(sk, name, &l);
+	if (r < 0)
+		return dpn_absent(r) ? 0 : r;
+	r = rtnl_link_delete(sk, l);
+	rtnl_link_put(l);
+	r = r < 0 ? dpn_errno(r) : 0;
+	return dpn_absent(r) ? 0 : r;
+}
+
+/* Applies change to the existing link name. */
+static int link_change(struct nl_sock *sk, const char *name, struct rtnl_link *change)
+{
+	struct rtnl_link *l;
+	int r = link_get(sk, name, &l);
+	if (r < 0)
+		return r;
+	r = rtnl_link_change(sk, l, change, 0);
+	rtnl_link_put(l);
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
+static int link_up(struct nl_sock *sk, const char *name)
+{
+	struct rtnl_link *c = rtnl_link_alloc();
+	rtnl_link_set_flags(c, IFF_UP);
+	int r = link_change(sk, name, c);
+	rtnl_link_put(c);
+	return r;
+}
+
+static int addr_add(struct nl_sock *sk, int ifindex, struct in_addr ip, uint8_t plen)
+{
+	struct nl_addr *a = nl_addr_build(AF_INET, &ip, sizeof(ip));
+	struct rtnl_addr *ra = rtnl_addr_alloc();
+	nl_addr_set_prefixlen(a, plen);
+	rtnl_addr_set_ifindex(ra, ifindex);
+	rtnl_addr_set_local(ra, a);
+	int r = rtnl_addr_add(sk, ra, 0);
+	rtnl_addr_put(ra);
+	nl_addr_put(a);
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
+/* MTU of the underlay interface that holds the data-path address. */
+static int dpn_underlay_mtu(struct dp_nl *nl, uint32_t *mtu)
+{
+	struct nl_cache *cache;
+	int r = rtnl_addr_alloc_cache(nl->under, &cache);
+	if (r < 0)
+		return dpn_errno(r);
+	int ifindex = 0;
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *a = (struct rtnl_addr *)o;
+		struct nl_addr *l = rtnl_addr_get_local(a);
+		if (rtnl_addr_get_family(a) == AF_INET && l && nl_addr_get_len(l) == 4 &&
+		    memcmp(nl_addr_get_binary_addr(l), &nl->local, 4) == 0)
+			ifindex = rtnl_addr_get_ifindex(a);
+	}
+	nl_cache_free(cache);
+	if (!ifindex)
+		return -EADDRNOTAVAIL;
+	struct rtnl_link *link;
+	r = rtnl_link_get_kernel(nl->under, ifindex, NULL, &link);
+	if (r < 0)
+		return dpn_errno(r);
+	*mtu = rtnl_link_get_mtu(link);
+	rtnl_link_put(link);
+	return 0;
+}
+
+static void dpn_tmp_vxlan_name(const struct dp_nl *nl, uint32_t vni, char name[IFNAMSIZ])
+{
+	snprintf(name, IFNAMSIZ, "%svx%06x", nl->prefix, vni);
+}
+
+static void dpn_host_veth_name(struct in_addr ip, char name[IFNAMSIZ])
+{
+	snprintf(name, IFNAMSIZ, "ve%08x", ntohl(ip.s_addr));
+}
+
+/* ---- networks ---- */
+
+static int dpn_make_bridge(struct nl_sock *ov, const struct dp_network *net, uint32_t mtu)
+{
+	struct rtnl_link *br = rtnl_link_alloc();
+	rtnl_link_set_type(br, "bridge");
+	rtnl_link_set_name(br, DPN_BRIDGE);
+	rtnl_link_set_mtu(br, mtu);
+	int r = rtnl_link_add(ov, br, NLM_F_CREATE | NLM_F_EXCL);
+	rtnl_link_put(br);
+	if (r < 0)
+		return dpn_errno(r);
+	int idx = link_ifindex(ov, DPN_BRIDGE);
+	if (idx < 0)
+		return idx;
+	r = addr_add(ov, idx, net->gateway, net->prefixlen);
+	return r < 0 ? r : link_up(ov, DPN_BRIDGE);
+}
+
+/* Creates the vxlan device in the underlay namespace under a temporary name. */
+static int dpn_make_vxlan(struct dp_nl *nl, const char *tmp, uint32_t vni, uint32_t mtu)
+{
+	struct rtnl_link *vx = rtnl_link_vxlan_alloc();
+	struct nl_addr *local = nl_addr_build(AF_INET, &nl->local, sizeof(nl->local));
+	rtnl_link_set_name(vx, tmp);
+	rtnl_link_set_mtu(vx, mtu);
+	rtnl_link_vxlan_set_id(vx, vni);
+	rtnl_link_vxlan_set_local(vx, local);
+	rtnl_link_vxlan_set_port(vx, nl->port);
+	rtnl_link_vxlan_set_learning(vx, 0);
+	rtnl_link_vxlan_set_proxy(vx, 1);
+	int r = rtnl_link_add(nl->under, vx, NLM_F_CREATE | NLM_F_EXCL);
+	nl_addr_put(local);
+	rtnl_link_put(vx);
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
+/* Moves the temporary vxlan into the overlay namespace, then names it
+ * vxlan0, enslaves it to br0 and brings it up. */
+static int dpn_move_vxlan(struct dp_nl *nl, struct nl_sock *ov, const char *tmp, int ovfd)
+{
+	struct rtnl_link *c = rtnl_link_alloc();
+	rtnl_link_set_ns_fd(c, ovfd);
+	int r = link_change(nl->under, tmp, c);
+	rtnl_link_put(c);
+	if (r < 0)
+		return r;
+	int br = link_ifindex(ov, DPN_BRIDGE);
+	if (br < 0)
+		return br;
+	c = rtnl_link_alloc();
+	rtnl_link_set_name(c, DPN_VXLAN);
+	rtnl_link_set_master(c, br);
+	r = link_change(ov, tmp, c);
+	rtnl_link_put(c);
+	return r < 0 ? r : link_up(ov, DPN_VXLAN);
+}
+
+static int dpn_net_del(void *ctx, uint32_t vni);
+
+/* The body of net_add once the namespace file exists. */
+static int dpn_net_fill(struct dp_nl *nl, const struct dp_network *net, const char *path,
+		       uint32_t mtu)
+{
+	char tmp[IFNAMSIZ];
+	struct nl_sock *ov = NULL;
+	int ovfd = open(path, O_RDONLY | O_CLOEXEC);
+	int r = ovfd < 0 ? -errno : dpn_open_in(ovfd, &ov);
+	if (r < 0)
+		goto out;
+	if ((r = dpn_make_bridge(ov, net, mtu)) < 0) {
+		log_err("datapath, vni %u: bridge: %s", net->vni, strerror(-r));
+		goto out;
+	}
+	dpn_tmp_vxlan_name(nl, net->vni, tmp);
+	if ((r = dpn_make_vxlan(nl, tmp, net->vni, mtu)) < 0) {
+		log_err("datapath, vni %u: vxlan %s: %s", net->vni, tmp, strerror(-r));
+		goto out;
+	}
+	if ((r = dpn_move_vxlan(nl, ov, tmp, ovfd)) < 0)
+		log_err("datapath, vni %u: moving vxlan into %s: %s", net->vni, path, strerror(-r));
+out:
+	if (ovfd >= 0)
+		close(ovfd);
+	nl_socket_free(ov);
+	return r;
+}
+
+static int dpn_net_add(void *ctx, const struct dp_network *net)
+{
+	struct dp_nl *nl = ctx;
+	char path[DP_PATH_MAX];
+	uint32_t mtu = 0;
+	int r = dpn_ns_path(nl, net->vni, path, sizeof(path));
+	if (r < 0)
+		return r;
+	if ((r = dpn_underlay_mtu(nl, &mtu)) < 0) {
+		log_err("datapath, vni %u: no underlay interface holds %s: %s", net->vni,
+			inet_ntoa(nl->local), strerror(-r));
+		return r;
+	}
+	mtu -= DP_VXLAN_OVERHEAD;
+	dpn_net_del(nl, net->vni); /* a leftover of the same VNI */
+	if ((r = ns_create(path)) < 0) {
+		log_err("datapath, vni %u: netns %s: %s", net->vni, path, strerror(-r));
+		return r;
+	}
+	r = dpn_net_fill(nl, net, path, mtu);
+	if (r < 0) {
+		dpn_net_del(nl, net->vni);
+		return r;
+	}
+	log_info("datapath, vni %u: overlay namespace %s up, mtu %u", net->vni, path, mtu);
+	return 0;
+}
+
+/* Deletes every link but lo in the namespace of sk: vxlan0 first, so its
+ * VNI and socket are released now rather than when the namespace dies. */
+static void dpn_flush_links(struct nl_sock *sk)
+{
+	link_del(sk, DPN_VXLAN);
+	struct nl_cache *cache;
+	if (rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache) < 0)
+		return;
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		if (rtnl_link_get_flags(l) & IFF_LOOPBACK)
+			continue;
+		rtnl_link_delete(sk, l); /* a veth may already be gone with its peer */
+	}
+	nl_cache_free(cache);
+}
+
+static int dpn_net_del(void *ctx, uint32_t vni)
+{
+	struct dp_nl *nl = ctx;
+	char path[DP_PATH_MAX], tmp[IFNAMSIZ];
+	int r = dpn_ns_path(nl, vni, path, sizeof(path));
+	if (r < 0)
+		return r;
+	dpn_tmp_vxlan_name(nl, vni, tmp);
+	link_del(nl->under, tmp);
+	struct nl_sock *ov;
+	if (ns_is_mounted(path) && dpn_open_path(path, &ov) == 0) {
+		dpn_flush_links(ov);
+		nl_socket_free(ov);
+	}
+	ns_remove(path);
+	return 0;
+}
+
+/* ---- attachments ---- */
+
+/* Deletes a leftover veth named name in the sandbox (a previous attach cut
+ * short); any other kind of link with that name is an error. */
+static int dpn_sandbox_clear(struct nl_sock *sb, const char *name)
+{
+	struct rtnl_link *l;
+	int r = link_get(sb, name, &l);
+	if (r < 0)
+		return dpn_absent(r) ? 0 : r;
+	bool veth = rtnl_link_is_veth(l);
+	rtnl_link_put(l);
+	return veth ? link_del(sb, name) : -EEXIST;
+}
+
+/* Creates the pair: host end in the overlay ns on br0, peer in the sandbox. */
+static int dpn_make_veth(struct nl_sock *ov, const char *host, const struct dp_local_ep *ep,
+			int sbfd, uint32_t mtu)
+{
+	int br = link_ifindex(ov, DPN_BRIDGE);
+	if (br < 0)
+		return br;
+	struct rtnl_link *l = rtnl_link_veth_alloc();
+	struct rtnl_link *peer = rtnl_link_veth_get_peer(l);
+	struct nl_addr *mac = nl_addr_build(AF_LLC, ep->mac, 6);
+	rtnl_link_set_name(l, host);
+	rtnl_link_set_mtu(l, mtu);
+	rtnl_link_set_master(l, br);
+	rtnl_link_set_name(peer, ep->ifname);
+	rtnl_link_set_mtu(peer, mtu);
+	rtnl_link_set_addr(peer, mac);
+	rtnl_link_set_ns_fd(peer, sbfd);
+	int r = rtnl_link_add(ov, l, NLM_F_CREATE | NLM_F_EXCL);
+	nl_addr_put(mac);
+	rtnl_link_put(peer);
+	rtnl_link_veth_release(l);
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
+static int dpn_sandbox_config(struct nl_sock *sb, const struct dp_network *net,
+			     const struct dp_local_ep *ep)
+{
+	int idx = link_ifindex(sb, ep->ifname);
+	if (idx < 0)
+		return idx;
+	int r = addr_add(sb, idx, ep->ip, net->prefixlen);
+	return r < 0 ? r : link_up(sb, ep->ifname);
+}
+
+/* Brings the host end up and writes the alias that marks it complete. */
+static int dpn_host_commit(struct nl_sock *ov, const char *host, const struct dp_local_ep *ep)
+{
+	char alias[160], ip[INET_ADDRSTRLEN];
+	const uint8_t *m = ep->mac;
+	inet_ntop(AF_INET, &ep->ip, ip, sizeof(ip));
+	snprintf(alias, sizeof(alias), DPN_ALIAS_TAG " %s %s %02x:%02x:%02x:%02x:%02x:%02x %s",
+		 ep->task_id, ip, m[0], m[1], m[2], m[3], m[4], m[5], ep->ifname);
+	struct rtnl_link *c = rtnl_link_alloc();
+	rtnl_link_set_flags(c, IFF_UP);
+	rtnl_link_set_ifalias(c, alias);
+	int r = link_change(ov, host, c);
+	rtnl_link_put(c);
+	return r;
+}
+
+/* MTU of vxlan0, which the veth ends follow. */
+static int dpn_overlay_mtu(struct nl_sock *ov, uint32_t *mtu)
+{
+	struct rtnl_link *l;
+	int r = link_get(ov, DPN_VXLAN, &l);
+	if (r < 0)
+		return r;
+	*mtu = rtnl_link_get_mtu(l);
+	rtnl_link_put(l);
+	return 0;
+}
+
+static int dpn_ep_attach(void *ctx, const struct dp_network *net, const struct dp_local_ep *ep)
+{
+	struct dp_nl *nl = ctx;
+	struct nl_sock *ov = NULL, *sb = NULL;
+	char host[IFNAMSIZ];
+	uint32_t mtu = 0;
+	int sbfd = open(ep->netns, O_RDONLY | O_CLOEXEC);
+	int r = sbfd < 0 ? -errno : dpn_open_in(sbfd, &sb);
+	const char *step = "sandbox netns";
+	if (r < 0)
+		goto out;
+	step = "overlay netns";
+	if ((r = dpn_open_overlay(nl, net->vni, &ov)) < 0 || (r = dpn_overlay_mtu(ov, &mtu)) < 0)
+		goto out;
+	dpn_host_veth_name(ep->ip, host);
+	link_del(ov, host);
+	step = "leftover in sandbox";
+	if ((r = dpn_sandbox_clear(sb, ep->ifname)) < 0)
+		goto out;
+	step = "veth pair";
+	if ((r = dpn_make_veth(ov, host, ep, sbfd, mtu)) < 0)
+		goto out;
+	step = "sandbox address";
+	if ((r = dpn_sandbox_config(sb, net, ep)) < 0)
+		goto out;
+	step = "host end";
+	r = dpn_host_commit(ov, host, ep);
+out:
+	if (r < 0) {
+		log_err("datapath, vni %u: attach of task %s (%s in %s): %s: %s", net->vni,
+			ep->task_id, ep->ifname, ep->netns, step, strerror(-r));
+		if (ov)
+			link_del(ov, host);
+	}
+	if (sbfd >= 0)
+		close(sbfd);
+	nl_socket_free(ov);
+	nl_socket_free(sb);
+	return r;
+}
+
+static int dpn_ep_detach(void *ctx, const struct dp_local_ep *ep)
+{
+	struct dp_nl *nl = ctx;
+	struct nl_sock *ov;
+	char host[IFNAMSIZ];
+	int r = dpn_open_overlay(nl, ep->vni, &ov);
+	if (r < 0)
+		return dpn_absent(r) ? 0 : r;
+	if (ep->host_ifname[0])
+		snprintf(host, sizeof(host), "%s", ep->host_ifname);
+	else
+		dpn_host_veth_name(ep->ip, host);
+	r = link_del(ov, host);
+	nl_socket_free(ov);
+	if (r < 0)
+		log_err("datapath, vni %u: detach of task %s (%s): %s", ep->vni, ep->task_id,
+			host, strerror(-r));
+	return r;
+}
+
+/* ---- FDB and neighbour entries ---- */
+
+/* Opens the overlay namespace of vni and finds vxlan0 in it. */
+static int dpn_open_vxlan(struct dp_nl *nl, uint32_t vni, struct nl_sock **ov, int *ifindex)
+{
+	int r = dpn_open_overlay(nl, vni, ov);
+	if (r < 0)
+		return r;
+	*ifindex = link_ifindex(*ov, DPN_VXLAN);
+	if (*ifindex < 0) {
+		r = *ifindex;
+		nl_socket_free(*ov);
+		*ov = NULL;
+	}
+	return r;
+}
+
+/* Sends one neighbour add/delete on vxlan0 of vni. */
+static int dpn_neigh_send(struct dp_nl *nl, uint32_t vni, struct rtnl_neigh *n, bool add)
+{
+	struct nl_sock *ov;
+	int idx;
+	int r = dpn_open_vxlan(nl, vni, &ov, &idx);
+	if (r < 0)
+		return r;
+	rtnl_neigh_set_ifindex(n, idx);
+	rtnl_neigh_set_state(n, NUD_PERMANENT);
+	r = add ? rtnl_neigh_add(ov, n, NLM_F_CREATE | NLM_F_REPLACE) : rtnl_neigh_delete(ov, n, 0);
+	nl_socket_free(ov);
+	r = r < 0 ? dpn_errno(r) : 0;
+	return !add && dpn_absent(r) ? 0 : r;
+}
+
+/* FDB entries are built by hand: libnl 3.7 (Debian 12) takes the message
+ * family from NDA_DST (AF_INET) even for AF_BRIDGE entries, which the
+ * kernel rejects. Same as `bridge fdb add MAC dev vxlan0 dst VTEP self
+ * permanent` (replace, so that a MAC that moved gets its new VTEP). */
+static int dpn_fdb_send(struct nl_sock *sk, int ifindex, const struct dp_fdb *f, bool add)
+{
+	struct ndmsg nd = {
+		.ndm_family = AF_BRIDGE, .ndm_ifindex = ifindex,
+		.ndm_state = NUD_PERMANENT, .ndm_flags = NTF_SELF,
+	};
+	struct nl_msg *msg = nlmsg_alloc_simple(add ? RTM_NEWNEIGH : RTM_DELNEIGH,
+						add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+	if (!msg)
+		return -ENOMEM;
+	int r = nlmsg_append(msg, &nd, sizeof(nd), NLMSG_ALIGNTO);
+	if (r == 0)
+		r = nla_put(msg, NDA_LLADDR, 6, f->mac);
+	if (r == 0)
+		r = nla_put(msg, NDA_DST, 4, &f->vtep);
+	if (r == 0)
+		r = nl_send_sync(sk, msg); /* frees msg */
+	else
+		nlmsg_free(msg);
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
+static int dpn_fdb_op(struct dp_nl *nl, const struct dp_fdb *f, bool add)
+{
+	struct nl_sock *ov;
+	int idx;
+	int r = dpn_open_vxlan(nl, f->vni, &ov, &idx);
+	if (r == 0) {
+		r = dpn_fdb_send(ov, idx, f, add);
+		nl_socket_free(ov);
+	}
+	if (!add && dpn_absent(r))
+		r = 0;
+	if (r < 0)
+		log_err("datapath, vni %u: fdb %s %02x:%02x:%02x:%02x:%02x:%02x dst %s: %s", f->vni,
+			add ? "add" : "del", f->mac[0], f->mac[1], f->mac[2], f->mac[3],
+			f->mac[4], f->mac[5], inet_ntoa(f->vtep), strerror(-r));
+	return r;
+}
+
+static int dpn_fdb_add(void *ctx, const struct dp_fdb *f) { return dpn_fdb_op(ctx, f, true); }
+static int dpn_fdb_del(void *ctx, const struct dp_fdb *f) { return dpn_fdb_op(ctx, f, false); }
+
+static int dpn_neigh_op(struct dp_nl *nl, const struct dp_neigh *ne, bool add)
+{
+	struct rtnl_neigh *n = rtnl_neigh_alloc();
+	struct nl_addr *mac = nl_addr_build(AF_LLC, ne->mac, 6);
+	struct nl_addr *dst = nl_addr_build(AF_INET, &ne->ip, 4);
+	rtnl_neigh_set_lladdr(n, mac);
+	rtnl_neigh_set_dst(n, dst);
+	int r = dpn_neigh_send(nl, ne->vni, n, add);
+	if (r < 0)
+		log_err("datapath, vni %u: neighbour %s %s: %s", ne->vni, add ? "add" : "del",
+			inet_ntoa(ne->ip), strerror(-r));
+	nl_addr_put(mac);
+	nl_addr_put(dst);
+	rtnl_neigh_put(n);
+	return r;
+}
+
+static int dpn_neigh_add(void *ctx, const struct dp_neigh *n) { return dpn_neigh_op(ctx, n, true); }
+static int dpn_neigh_del(void *ctx, const struct dp_neigh *n) { return dpn_neigh_op(ctx, n, false); }
+
+/* ---- dump ---- */
+
+static bool dpn_addr_is(struct nl_addr *a, int family, const void *bin, size_t len)
+{
+	return a && nl_addr_get_family(a) == family && nl_addr_get_len(a) == len &&
+	       memcmp(nl_addr_get_binary_addr(a), bin, len) == 0;
+}
+
+static void dpn_copy_mac(struct nl_addr *a, uint8_t mac[6])
+{
+	memset(mac, 0, 6);
+	if (a && nl_addr_get_len(a) == 6)
+		memcpy(mac, nl_addr_get_binary_addr(a), 6);
+}
+
+/* Gateway and prefix from br0's IPv4 address. */
+static void dpn_dump_bridge_addr(struct nl_sock *ov, int br, struct dp_network *net)
+{
+	struct nl_cache *cache;
+	if (rtnl_addr_alloc_cache(ov, &cache) < 0)
+		return;
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *a = (struct rtnl_addr *)o;
+		struct nl_addr *l = rtnl_addr_get_local(a);
+		if (rtnl_addr_get_ifindex(a) != br || rtnl_addr_get_family(a) != AF_INET ||
+		    !l || nl_addr_get_len(l) != 4)
+			continue;
+		memcpy(&net->gateway, nl_addr_get_binary_addr(l), 4);
+		net->prefixlen = rtnl_addr_get_prefixlen(a);
+		uint32_t mask = net->prefixlen ? htonl(~0u << (32 - net->prefixlen)) : 0;
+		net->subnet.s_addr = net->gateway.s_addr & mask;
+		break;
+	}
+	nl_cache_free(cache);
+}
+
+/* Whether vxlan0 is what net_add makes: our VNI, local address and port,
+ * enslaved to br0. */
+static bool dpn_vxlan_right(const struct dp_nl *nl, struct rtnl_link *vx, uint32_t vni, int br)
+{
+	uint32_t id = 0, port = 0;
+	struct nl_addr *local = NULL;
+	if (!vx || !rtnl_link_is_vxlan(vx) || rtnl_link_get_master(vx) != br)
+		return false;
+	rtnl_link_vxlan_get_id(vx, &id);
+	rtnl_link_vxlan_get_port(vx, &port);
+	rtnl_link_vxlan_get_local(vx, &local);
+	bool ok = id == vni && port == nl->port && dpn_addr_is(local, AF_INET, &nl->local, 4);
+	nl_addr_put(local);
+	return ok;
+}
+
+/* One attachment from a host veth end; a missing or foreign alias gives an
+ * empty task id (a leftover the reconcile removes). */
+static void dpn_dump_veth(struct rtnl_link *l, uint32_t vni, struct dp_state *st)
+{
+	struct dp_local_ep ep = { .vni = vni };
+	const char *alias = rtnl_link_get_ifalias(l);
+	char task[DP_TASK_ID_MAX], ip[INET_ADDRSTRLEN], ifname[IFNAMSIZ];
+	unsigned m[6];
+	snprintf(ep.host_ifname, sizeof(ep.host_ifname), "%s", rtnl_link_get_name(l));
+	if (alias && sscanf(alias, DPN_ALIAS_TAG " %63s %15s %x:%x:%x:%x:%x:%x %15s", task, ip,
+			    &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], ifname) == 9 &&
+	    inet_pton(AF_INET, ip, &ep.ip) == 1) {
+		snprintf(ep.task_id, sizeof(ep.task_id), "%s", task);
+		snprintf(ep.ifname, sizeof(ep.ifname), "%s", ifname);
+		for (int i = 0; i < 6; i++)
+			ep.mac[i] = (uint8_t)m[i];
+	}
+	/* dp_state_add_local wants a task id and ifname; leftovers bypass it. */
+	if (ep.task_id[0] && dp_state_add_local(st, &ep) == 0)
+		return;
+	ep.task_id[0] = '\0';
+	st->eps = xrealloc(st->eps, (st->n_eps + 1) * sizeof(*st->eps));
+	st->cap_eps = st->n_eps + 1;
+	st->eps[st->n_eps++] = ep;
+}
+
+static void dpn_dump_veths(struct nl_cache *links, uint32_t vni, struct dp_state *st)
+{
+	for (struct nl_object *o = nl_cache_get_first(links); o; o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		if (rtnl_link_is_veth(l))
+			dpn_dump_veth(l, vni, st);
+	}
+}
+
+/* Our neighbour entries (permanent, IPv4) on vxlan0. */
+static void dpn_dump_neighs(struct nl_sock *ov, int vx, uint32_t vni, struct dp_state *st)
+{
+	struct nl_cache *cache;
+	if (rtnl_neigh_alloc_cache(ov, &cache) < 0)
+		return;
+	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_neigh *n = (struct rtnl_neigh *)o;
+		struct nl_addr *dst = rtnl_neigh_get_dst(n);
+		if (rtnl_neigh_get_ifindex(n) != vx || rtnl_neigh_get_family(n) != AF_INET ||
+		    !(rtnl_neigh_get_state(n) & NUD_PERMANENT) || !dst || nl_addr_get_len(dst) != 4)
+			continue;
+		struct dp_neigh ne = { .vni = vni };
+		dpn_copy_mac(rtnl_neigh_get_lladdr(n), ne.mac);
+		memcpy(&ne.ip, nl_addr_get_binary_addr(dst), 4);
+		dp_state_add_neigh(st, &ne);
+	}
+	nl_cache_free(cache);
+}
+
+/* Where one FDB dump collects into. */
+struct dpn_fdb_walk {
+	int ifindex;
+	uint32_t vni;
+	struct dp_state *st;
+};
+
+/* One RTM_NEWNEIGH of an AF_BRIDGE dump: ours are on vxlan0, self,
+ * permanent, with an IPv4 dst. */
+static int dpn_fdb_msg(struct nl_msg *msg, void *arg)
+{
+	struct dpn_fdb_walk *w = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[NDA_MAX + 1];
+	if (h->nlmsg_type != RTM_NEWNEIGH || nlmsg_parse(h, sizeof(struct ndmsg), tb, NDA_MAX, NULL) < 0)
+		return NL_OK;
+	const struct ndmsg *nd = nlmsg_data(h);
+	if (nd->ndm_family != AF_BRIDGE || nd->ndm_ifindex != w->ifindex ||
+	    !(nd->ndm_state & NUD_PERMANENT) || !(nd->ndm_flags & NTF_SELF) ||
+	    !tb[NDA_DST] || nla_len(tb[NDA_DST]) != 4 ||
+	    !tb[NDA_LLADDR] || nla_len(tb[NDA_LLADDR]) != 6)
+		return NL_OK;
+	struct dp_fdb f = { .vni = w->vni };
+	memcpy(f.mac, nla_data(tb[NDA_LLADDR]), 6);
+	memcpy(&f.vtep, nla_data(tb[NDA_DST]), 4);
+	dp_state_add_fdb(w->st, &f);
+	return NL_OK;
+}
+
+/* FDB entries on vxlan0: an AF_BRIDGE dump (an AF_UNSPEC neighbour dump,
+ * which is what libnl's cache asks for, leaves them out). */
+static int dpn_dump_fdbs(struct nl_sock *ov, int vx, uint32_t vni, struct dp_state *st)
+{
+	struct dpn_fdb_walk w = { .ifindex = vx, .vni = vni, .st = st };
+	struct ndmsg nd = { .ndm_family = AF_BRIDGE };
+	int r = nl_send_simple(ov, RTM_GETNEIGH, NLM_F_DUMP, &nd, sizeof(nd));
+	if (r >= 0)
+		r = nl_socket_modify_cb(ov, NL_CB_VALID, NL_CB_CUSTOM, dpn_fdb_msg, &w);
+	if (r >= 0)
+		r = nl_recvmsgs_default(ov);
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
+/* Everything in the overlay namespace of vni. */
+static int dpn_dump_net(struct dp_nl *nl, uint32_t vni, struct dp_state *st)
+{
+	struct nl_sock *ov;
+	struct nl_cache *links = NULL;
+	struct dp_network net = { .vni = vni };
+	int r = dpn_open_overlay(nl, vni, &ov);
+	if (r < 0)
+		return r;
+	if ((r = rtnl_link_alloc_cache(ov, AF_UNSPEC, &links)) < 0) {
+		r = dpn_errno(r);
+		goto out;
+	}
+	struct rtnl_link *br = rtnl_link_get_by_name(links, DPN_BRIDGE);
+	struct rtnl_link *vx = rtnl_link_get_by_name(links, DPN_VXLAN);
+	int bri = br ? rtnl_link_get_ifindex(br) : -1;
+	if (br)
+		dpn_dump_bridge_addr(ov, bri, &net);
+	net.complete = br && net.gateway.s_addr && dpn_vxlan_right(nl, vx, vni, bri);
+	net.mtu = vx ? rtnl_link_get_mtu(vx) : 0;
+	dp_state_add_network(st, &net);
+	dpn_dump_veths(links, vni, st);
+	if (vx) {
+		dpn_dump_neighs(ov, rtnl_link_get_ifindex(vx), vni, st);
+		r = dpn_dump_fdbs(ov, rtnl_link_get_ifindex(vx), vni, st);
+	}
+	rtnl_link_put(br);
+	rtnl_link_put(vx);
+out:
+	nl_cache_free(links);
+	nl_socket_free(ov);
+	return r;
+}
+
+/* VNI from a namespace file name "<prefix>ov-<vni>"; 0 when not ours. */
+static uint32_t dpn_parse_ns_name(const struct dp_nl *nl, const char *name)
+{
+	size_t pl = strlen(nl->prefix);
+	if (strncmp(name, nl->prefix, pl) != 0 || strncmp(name + pl, "ov-", 3) != 0)
+		return 0;
+	const char *num = name + pl + 3;
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(num, &end, 10);
+	if (errno || *num < '1' || *num > '9' || *end || v > 0xffffff)
+		return 0;
+	return (uint32_t)v;
+}
+
+static int dpn_dump(void *ctx, struct dp_state *st)
+{
+	struct dp_nl *nl = ctx;
+	DIR *d = opendir(nl->run_dir);
+	if (!d) {
+		int err = -errno;
+		log_err("datapath, cannot read run dir %s: %s", nl->run_dir, strerror(-err));
+		return err;
+	}
+	int err = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		uint32_t vni = dpn_parse_ns_name(nl, e->d_name);
+		if (!vni)
+			continue;
+		int r = dpn_dump_net(nl, vni, st);
+		if (r == -ENOENT) {
+			/* A file without a namespace behind it: report it as an
+			 * incomplete network so that it is cleaned up. */
+			struct dp_network net = { .vni = vni };
+			dp_state_add_network(st, &net);
+		} else if (r < 0) {
+			log_err("datapath, vni %u: dump: %s", vni, strerror(-r));
+			err = r;
+			break;
+		}
+	}
+	closedir(d);
+	return err;
+}
+
+/* ---- provider ---- */
+
+static void dpn_free(void *ctx)
+{
+	struct dp_nl *nl = ctx;
+	if (!nl)
+		return;
+	nl_socket_free(nl->under);
+	if (nl->underlay_fd >= 0)
+		close(nl->underlay_fd);
+	free(nl);
+}
+
+static const struct dp_ops dp_netlink_ops = {
+	.name = "netlink",
+	.dump = dpn_dump,
+	.net_add = dpn_net_add,
+	.net_del = dpn_net_del,
+	.ep_attach = dpn_ep_attach,
+	.ep_detach = dpn_ep_detach,
+	.fdb_add = dpn_fdb_add,
+	.fdb_del = dpn_fdb_del,
+	.neigh_add = dpn_neigh_add,
+	.neigh_del = dpn_neigh_del,
+	.free = dpn_free,
+};
+
+int dp_netlink_new(const struct dp_netlink_config *cfg, struct dp_provider **out)
+{
+	const char *prefix = cfg->prefix ? cfg->prefix : "";
+	if (!cfg->run_dir || strlen(cfg->run_dir) + 32 >= DP_PATH_MAX || strlen(prefix) > 6)
+		return -EINVAL;
+	struct dp_nl *nl = xcalloc(1, sizeof(*nl));
+	snprintf(nl->run_dir, sizeof(nl->run_dir), "%s", cfg->run_dir);
+	snprintf(nl->prefix, sizeof(nl->prefix), "%s", prefix);
+	nl->local = cfg->local_addr;
+	nl->port = cfg->dstport ? cfg->dstport : DP_VXLAN_PORT;
+	nl->underlay_fd = cfg->underlay_netns ?
+		open(cfg->underlay_netns, O_RDONLY | O_CLOEXEC) : ns_self_fd();
+	int r = nl->underlay_fd < 0 ? -errno : dpn_open_in(nl->underlay_fd, &nl->under);
+	if (r < 0) {
+		log_err("datapath, underlay netns %s: %s",
+			cfg->underlay_netns ? cfg->underlay_netns : "(own)", strerror(-r));
+		dpn_free(nl);
+		return r;
+	}
+	struct dp_provider *p = xcalloc(1, sizeof(*p));
+	p->ops = &dp_netlink_ops;
+	p->ctx = nl;
+	*out = p;
+	return 0;
+}
+
+int dp_netlink_ns_path(struct dp_provider *p, uint32_t vni, char *buf, size_t len)
+{
+	return dpn_ns_path(p->ctx, vni, buf, len);
+}

@@ -1,0 +1,521 @@
+/* The netlink data-path provider on a real kernel. Two "nodes" are network
+ * namespaces joined by a veth pair (underlay 192.0.2.201/24 and .202/24,
+ * MTU 1400); each runs the provider for overlay VNI 4242 (198.19.42.0/24)
+ * with one "container" namespace attached (.11 on node A, .12 on node B),
+ * and each has the other's container as a remote peer. Checks: ping over
+ * VXLAN, MTU = underlay - 50, removing the peer entries breaks the ping,
+ * repeated reconciles add no duplicate FDB entries, a restarted provider
+ * changes nothing and removes a stale entry. Every namespace, link and file
+ * is made by the test (names start with "dpt-") and removed in teardown.
+ * Needs root; exits 77 with a reason otherwise. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/link/vxlan.h>
+
+#include "netd/datapath.h"
+#include "util.h"
+
+#define VNI 4242
+
+/* Everything the test made, for teardown. */
+struct fixture {
+	char dir[64];            /* mkdtemp root */
+	char ns_a[128], ns_b[128];   /* node namespaces */
+	char ct_a[128], ct_b[128];   /* container namespaces */
+	char run_a[128], run_b[128]; /* provider run dirs */
+	struct dp_provider *pa, *pb;
+	const char *ping;        /* ping binary */
+	bool ping_busybox;       /* run it as "busybox ping" */
+};
+
+static struct fixture fx;
+
+/* ---- helpers: namespaces and links (test side) ---- */
+
+static int make_netns(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int err = 0;
+	if (unshare(CLONE_NEWNET) < 0)
+		err = -errno;
+	else if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0)
+		err = -errno;
+	if (setns(orig, CLONE_NEWNET) < 0)
+		abort();
+	close(orig);
+	if (err)
+		unlink(path);
+	return err;
+}
+
+static void drop_netns(const char *path)
+{
+	if (!path[0])
+		return;
+	umount2(path, MNT_DETACH);
+	unlink(path);
+}
+
+static struct nl_sock *sock_in(const char *nspath)
+{
+	int fd = open(nspath, O_RDONLY | O_CLOEXEC);
+	int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || orig < 0 || setns(fd, CLONE_NEWNET) < 0)
+		abort();
+	struct nl_sock *sk = nl_socket_alloc();
+	if (nl_connect(sk, NETLINK_ROUTE) < 0)
+		abort();
+	if (setns(orig, CLONE_NEWNET) < 0)
+		abort();
+	close(fd);
+	close(orig);
+	return sk;
+}
+
+static int link_up_addr(struct nl_sock *sk, const char *name, const char *cidr)
+{
+	struct rtnl_link *l;
+	int r = rtnl_link_get_kernel(sk, 0, name, &l);
+	if (r < 0)
+		return r;
+	struct nl_addr *a;
+	nl_addr_parse(cidr, AF_INET, &a);
+	struct rtnl_addr *ra = rtnl_addr_alloc();
+	rtnl_addr_set_ifindex(ra, rtnl_link_get_ifindex(l));
+	rtnl_addr_set_local(ra, a);
+	r = rtnl_addr_add(sk, ra, 0);
+	rtnl_addr_put(ra);
+	nl_addr_put(a);
+	struct rtnl_link *c = rtnl_link_alloc();
+	rtnl_link_set_flags(c, IFF_UP);
+	if (r == 0)
+		r = rtnl_link_change(sk, l, c, 0);
+	rtnl_link_put(c);
+	rtnl_link_put(l);
+	return r;
+}
+
+/* Underlay: veth dpt-u0 in node A, dpt-u1 in node B, MTU 1400. */
+static int make_underlay(void)
+{
+	struct nl_sock *a = sock_in(fx.ns_a), *b = sock_in(fx.ns_b);
+	int bfd = open(fx.ns_b, O_RDONLY | O_CLOEXEC);
+	struct rtnl_link *l = rtnl_link_veth_alloc();
+	struct rtnl_link *peer = rtnl_link_veth_get_peer(l);
+	rtnl_link_set_name(l, "dpt-u0");
+	rtnl_link_set_mtu(l, 1400);
+	rtnl_link_set_name(peer, "dpt-u1");
+	rtnl_link_set_mtu(peer, 1400);
+	rtnl_link_set_ns_fd(peer, bfd);
+	int r = rtnl_link_add(a, l, NLM_F_CREATE | NLM_F_EXCL);
+	rtnl_link_put(peer);
+	rtnl_link_veth_release(l);
+	close(bfd);
+	if (r == 0)
+		r = link_up_addr(a, "dpt-u0", "192.0.2.201/24");
+	if (r == 0)
+		r = link_up_addr(b, "dpt-u1", "192.0.2.202/24");
+	if (r < 0)
+		fprintf(stderr, "underlay: %s\n", nl_geterror(r));
+	nl_socket_free(a);
+	nl_socket_free(b);
+	return r;
+}
+
+static uint32_t link_mtu(const char *nspath, const char *name)
+{
+	struct nl_sock *sk = sock_in(nspath);
+	struct rtnl_link *l;
+	uint32_t mtu = 0;
+	if (rtnl_link_get_kernel(sk, 0, name, &l) == 0) {
+		mtu = rtnl_link_get_mtu(l);
+		rtnl_link_put(l);
+	}
+	nl_socket_free(sk);
+	return mtu;
+}
+
+/* Runs argv with its network namespace set to nspath; returns the exit
+ * status (or -1), and the number of stdout lines containing match when
+ * match is given (then *count is set). */
+static int run_in(const char *nspath, char *const argv[], const char *match, int *count)
+{
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(nspath, O_RDONLY);
+		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+			_exit(126);
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	FILE *f = fdopen(pfd[0], "r");
+	char line[512];
+	int n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (match && strstr(line, match))
+			n++;
+		if (!match)
+			fputs(line, stderr);
+	}
+	fclose(f);
+	int status;
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	if (count)
+		*count = n;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* 0 when one ping from container A to container B's overlay IP gets an answer. */
+static int ping_b_from_a(void)
+{
+	char *bb[] = { (char *)fx.ping, "ping", "-c1", "-W2", "198.19.42.12", NULL };
+	char *pl[] = { (char *)fx.ping, "-c1", "-W2", "198.19.42.12", NULL };
+	return run_in(fx.ct_a, fx.ping_busybox ? bb : pl, NULL, NULL);
+}
+
+/* Number of FDB entries with a dst on vxlan0 in node A's overlay namespace,
+ * counted by iproute2's bridge tool (independent of the provider's dump). */
+static int fdb_count_a(void)
+{
+	char ov[DP_PATH_MAX];
+	int n = -1;
+	assert_int_equal(dp_netlink_ns_path(fx.pa, VNI, ov, sizeof(ov)), 0);
+	char *argv[] = { "/usr/sbin/bridge", "fdb", "show", "dev", "vxlan0", NULL };
+	assert_int_equal(run_in(ov, argv, " dst ", &n), 0);
+	return n;
+}
+
+/* ---- desired states ---- */
+
+static struct in_addr ip4(const char *s)
+{
+	struct in_addr a;
+	inet_pton(AF_INET, s, &a);
+	return a;
+}
+
+static void mac_for(struct in_addr ip, uint8_t mac[6])
+{
+	mac[0] = 0x02;
+	mac[1] = 0x42;
+	memcpy(mac + 2, &ip, 4);
+}
+
+/* Node with container ip in ctns; peer_ip behind peer_vtep (NULL: none). */
+static void desired(struct dp_state *st, const char *task, const char *ctns, const char *ip,
+		    const char *peer_ip, const char *peer_vtep)
+{
+	dp_state_init(st);
+	struct dp_network n = { .vni = VNI, .prefixlen = 24 };
+	n.subnet = ip4("198.19.42.0");
+	n.gateway = ip4("198.19.42.1");
+	assert_int_equal(dp_state_add_network(st, &n), 0);
+	struct dp_local_ep ep = { .vni = VNI };
+	snprintf(ep.task_id, sizeof(ep.task_id), "%s", task);
+	snprintf(ep.netns, sizeof(ep.netns), "%s", ctns);
+	snprintf(ep.ifname, sizeof(ep.ifname), "eth0");
+	ep.ip = ip4(ip);
+	mac_for(ep.ip, ep.mac);
+	assert_int_equal(dp_state_add_local(st, &ep), 0);
+	if (peer_ip) {
+		uint8_t mac[6];
+		mac_for(ip4(peer_ip), mac);
+		assert_int_equal(dp_state_add_remote(st, VNI, ip4(peer_ip), mac, ip4(peer_vtep)), 0);
+	}
+}
+
+static void desired_a(struct dp_state *st, bool with_peer)
+{
+	desired(st, "dpt-task-a", fx.ct_a, "198.19.42.11", with_peer ? "198.19.42.12" : NULL,
+		"192.0.2.202");
+}
+
+static void desired_b(struct dp_state *st)
+{
+	desired(st, "dpt-task-b", fx.ct_b, "198.19.42.12", "198.19.42.11", "192.0.2.201");
+}
+
+static int new_provider(const char *run, const char *node, const char *local,
+			struct dp_provider **out)
+{
+	struct dp_netlink_config cfg = {
+		.run_dir = run, .prefix = "dpt-", .underlay_netns = node,
+		.local_addr = ip4(local),
+	};
+	return dp_netlink_new(&cfg, out);
+}
+
+/* ---- fixture ---- */
+
+static int teardown(void **unused)
+{
+	(void)unused;
+	struct dp_state none;
+	dp_state_init(&none);
+	if (fx.pa)
+		dp_reconcile(fx.pa, &none, NULL);
+	if (fx.pb)
+		dp_reconcile(fx.pb, &none, NULL);
+	dp_provider_free(fx.pa);
+	dp_provider_free(fx.pb);
+	fx.pa = fx.pb = NULL;
+	drop_netns(fx.ct_a);
+	drop_netns(fx.ct_b);
+	drop_netns(fx.ns_a); /* takes the underlay veth pair with it */
+	drop_netns(fx.ns_b);
+	if (fx.dir[0])
+		rm_rf(fx.dir);
+	return 0;
+}
+
+static int setup(void **unused)
+{
+	(void)unused;
+	snprintf(fx.dir, sizeof(fx.dir), "/tmp/dpt-XXXXXX");
+	if (!mkdtemp(fx.dir))
+		return -1;
+	snprintf(fx.ns_a, sizeof(fx.ns_a), "%s/dpt-node-a", fx.dir);
+	snprintf(fx.ns_b, sizeof(fx.ns_b), "%s/dpt-node-b", fx.dir);
+	snprintf(fx.ct_a, sizeof(fx.ct_a), "%s/dpt-ct-a", fx.dir);
+	snprintf(fx.ct_b, sizeof(fx.ct_b), "%s/dpt-ct-b", fx.dir);
+	snprintf(fx.run_a, sizeof(fx.run_a), "%s/run-a", fx.dir);
+	snprintf(fx.run_b, sizeof(fx.run_b), "%s/run-b", fx.dir);
+	if (mkdir(fx.run_a, 0700) < 0 || mkdir(fx.run_b, 0700) < 0)
+		goto fail;
+	if (make_netns(fx.ns_a) < 0 || make_netns(fx.ns_b) < 0 ||
+	    make_netns(fx.ct_a) < 0 || make_netns(fx.ct_b) < 0)
+		goto fail;
+	if (make_underlay() < 0)
+		goto fail;
+	if (new_provider(fx.run_a, fx.ns_a, "192.0.2.201", &fx.pa) < 0 ||
+	    new_provider(fx.run_b, fx.ns_b, "192.0.2.202", &fx.pb) < 0)
+		goto fail;
+	return 0;
+fail:
+	teardown(NULL);
+	return -1;
+}
+
+/* ---- tests ---- */
+
+static void test_overlay_ping(void **unused)
+{
+	(void)unused;
+	struct dp_state a, b;
+	struct dp_stats st;
+	desired_a(&a, true);
+	desired_b(&b);
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	assert_int_equal(st.applied, 4); /* net, attach, fdb, neigh */
+	assert_int_equal(dp_reconcile(fx.pb, &b, NULL), 0);
+
+	/* MTU: underlay 1400 - 50 on vxlan0 and on both veth ends. */
+	char ov[DP_PATH_MAX];
+	assert_int_equal(dp_netlink_ns_path(fx.pa, VNI, ov, sizeof(ov)), 0);
+	assert_int_equal(link_mtu(ov, "vxlan0"), 1350);
+	assert_int_equal(link_mtu(ov, "vec6132a0b"), 1350);
+	assert_int_equal(link_mtu(fx.ct_a, "eth0"), 1350);
+	assert_int_equal(link_mtu(fx.ct_b, "eth0"), 1350);
+
+	assert_int_equal(ping_b_from_a(), 0);
+
+	/* Reconcile twice more: nothing applied, one FDB entry. */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+		assert_int_equal(st.applied, 0);
+		assert_int_equal(st.failed, 0);
+	}
+	assert_int_equal(fdb_count_a(), 1);
+
+	/* Without the peer entries on A the request has nowhere to go. */
+	dp_state_clear(&a);
+	desired_a(&a, false);
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	assert_int_equal(st.applied, 2); /* fdb del, neigh del */
+	assert_int_equal(fdb_count_a(), 0);
+	assert_int_not_equal(ping_b_from_a(), 0);
+
+	/* Back again. */
+	dp_state_clear(&a);
+	desired_a(&a, true);
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	assert_int_equal(st.applied, 2);
+	assert_int_equal(fdb_count_a(), 1);
+	assert_int_equal(ping_b_from_a(), 0);
+	dp_state_clear(&a);
+	dp_state_clear(&b);
+}
+
+static void test_restart(void **unused)
+{
+	(void)unused;
+	struct dp_state a, dumped;
+	struct dp_stats st;
+	desired_a(&a, true);
+
+	/* A stale peer programmed by "the previous run". */
+	struct dp_fdb stale = { .vni = VNI, .vtep = ip4("192.0.2.209") };
+	mac_for(ip4("198.19.42.99"), stale.mac);
+	assert_int_equal(fx.pa->ops->fdb_add(fx.pa->ctx, &stale), 0);
+	assert_int_equal(fdb_count_a(), 2);
+	/* And a half-made attachment: a veth on the overlay side without the
+	 * alias that marks it complete. */
+	char ov[DP_PATH_MAX];
+	assert_int_equal(dp_netlink_ns_path(fx.pa, VNI, ov, sizeof(ov)), 0);
+	struct nl_sock *sk = sock_in(ov);
+	struct rtnl_link *l = rtnl_link_veth_alloc();
+	struct rtnl_link *peer = rtnl_link_veth_get_peer(l);
+	rtnl_link_set_name(l, "ve0000beef");
+	rtnl_link_set_name(peer, "dpt-x0"); /* stays in the overlay ns too */
+	assert_int_equal(rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL), 0);
+	rtnl_link_put(peer);
+	rtnl_link_veth_release(l);
+	nl_socket_free(sk);
+
+	/* A new provider instance: the dump shows what the last one made. */
+	dp_provider_free(fx.pa);
+	fx.pa = NULL;
+	assert_int_equal(new_provider(fx.run_a, fx.ns_a, "192.0.2.201", &fx.pa), 0);
+	dp_state_init(&dumped);
+	assert_int_equal(fx.pa->ops->dump(fx.pa->ctx, &dumped), 0);
+	assert_int_equal(dumped.n_nets, 1);
+	assert_true(dumped.nets[0].complete);
+	assert_int_equal(dumped.nets[0].mtu, 1350);
+	assert_int_equal(dumped.n_eps, 3); /* ours, and both ends of the leftover */
+	int ours = 0, leftovers = 0;
+	for (size_t i = 0; i < dumped.n_eps; i++) {
+		if (strcmp(dumped.eps[i].task_id, "dpt-task-a") == 0 &&
+		    strcmp(dumped.eps[i].ifname, "eth0") == 0)
+			ours++;
+		else if (dumped.eps[i].task_id[0] == '\0')
+			leftovers++;
+	}
+	assert_int_equal(ours, 1);
+	assert_int_equal(leftovers, 2);
+	assert_int_equal(dumped.n_fdbs, 2);
+	assert_int_equal(dumped.n_neighs, 1);
+	dp_state_clear(&dumped);
+
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	/* The stale FDB entry; the leftover pair (the second delete finds
+	 * its end already gone with the first, which counts as done). */
+	assert_int_equal(st.applied, 3);
+	assert_int_equal(fdb_count_a(), 1);
+	assert_int_equal(link_mtu(ov, "ve0000beef"), 0);
+	assert_int_equal(ping_b_from_a(), 0);
+	dp_state_clear(&a);
+}
+
+static void test_remove_all(void **unused)
+{
+	(void)unused;
+	struct dp_state none;
+	char ov[DP_PATH_MAX];
+	dp_state_init(&none);
+	assert_int_equal(dp_netlink_ns_path(fx.pa, VNI, ov, sizeof(ov)), 0);
+	assert_int_equal(dp_reconcile(fx.pa, &none, NULL), 0);
+	assert_int_equal(access(ov, F_OK), -1);
+	assert_int_equal(link_mtu(fx.ct_a, "eth0"), 0); /* veth went with it */
+	struct dp_state dumped;
+	dp_state_init(&dumped);
+	assert_int_equal(fx.pa->ops->dump(fx.pa->ctx, &dumped), 0);
+	assert_int_equal(dumped.n_nets, 0);
+}
+
+/* Why the test cannot run here, or NULL. */
+static const char *skip_reason(void)
+{
+	static char why[160];
+	if (geteuid() != 0)
+		return "needs root (network namespaces, vxlan)";
+	int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (orig < 0 || unshare(CLONE_NEWNET) < 0) {
+		snprintf(why, sizeof(why), "cannot unshare a network namespace: %s", strerror(errno));
+		return why;
+	}
+	struct nl_sock *sk = nl_socket_alloc();
+	int r = nl_connect(sk, NETLINK_ROUTE);
+	struct rtnl_link *l = rtnl_link_vxlan_alloc();
+	rtnl_link_set_name(l, "dpt-probe");
+	rtnl_link_vxlan_set_id(l, VNI);
+	if (r == 0)
+		r = rtnl_link_add(sk, l, NLM_F_CREATE);
+	rtnl_link_put(l);
+	nl_socket_free(sk);
+	if (setns(orig, CLONE_NEWNET) < 0)
+		abort();
+	close(orig);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "kernel cannot make a vxlan device: %s", nl_geterror(r));
+		return why;
+	}
+	if (access("/usr/sbin/bridge", X_OK) < 0)
+		return "iproute2's bridge tool is missing (used to count FDB entries)";
+	return NULL;
+}
+
+static void find_ping(void)
+{
+	static const char *plain[] = { "/usr/bin/ping", "/bin/ping", "/usr/sbin/ping" };
+	for (size_t i = 0; i < ARRAY_SIZE(plain); i++)
+		if (access(plain[i], X_OK) == 0) {
+			fx.ping = plain[i];
+			return;
+		}
+	static const char *bb[] = { "/usr/bin/busybox", "/bin/busybox" };
+	for (size_t i = 0; i < ARRAY_SIZE(bb); i++)
+		if (access(bb[i], X_OK) == 0) {
+			fx.ping = bb[i];
+			fx.ping_busybox = true;
+			return;
+		}
+}
+
+int main(void)
+{
+	const char *why = skip_reason();
+	find_ping();
+	if (!why && !fx.ping)
+		why = "no ping (iputils or busybox)";
+	if (why) {
+		printf("SKIP: test_dp_netlink: %s\n", why);
+		return 77;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_overlay_ping),
+		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_remove_all),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
