@@ -48,6 +48,13 @@
 
 #define TM_DEFAULT_GRACE_NS (10LL * 1000000000LL)
 #define TM_FILE_MAX (1024 * 1024)
+/* Starts are paced: at most this many tasks between "preparing" and a
+ * launched shim, and this many new starts per loop turn. Preparing a task
+ * does short synchronous work (bundle files, overlay mount, the netns
+ * helper); a burst of 100 assignments must not hold the loop, or the
+ * session's heartbeats and reports stall behind it. */
+#define TM_MAX_STARTING 8
+#define TM_STARTS_PER_TURN 2
 
 enum tm_phase {
 	TM_NEW,       /* known, nothing started */
@@ -72,6 +79,7 @@ struct tm_task {
 	bool unhealthy_kill;       /* stopping because unhealthy */
 	bool sandbox_up;           /* hook told "up", not yet "down" */
 	bool in_set;               /* seen in the assignment being applied */
+	bool queued;               /* TM_NEW, waiting for its turn to start */
 	int64_t created_ns;        /* wall: bundle made */
 	int64_t started_ns;        /* wall: running */
 	int64_t finished_ns;       /* wall: exited */
@@ -100,11 +108,13 @@ struct taskmgr {
 	void *sandbox_arg;
 	struct tm_task *tasks;
 	struct tm_call *calls;     /* runc invocations in flight */
+	ev_timer pump_w;           /* starts queued tasks a few at a time */
 };
 
 static void tm_stop(struct tm_task *k);
 static void tm_remove(struct tm_task *k);
 static void tm_exited(struct tm_task *k);
+static void tm_pump_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* ---- small helpers ---- */
 
@@ -918,8 +928,39 @@ static void tm_assign_new(struct taskmgr *tm, Swarm__Task *const t)
 		k->phase = TM_EXITED;
 		tm_report(k, SWARM__TASK_STATE__TASK_FAILED, "failed", "container lost");
 	} else {
-		tm_start(k);
+		k->queued = true;
+		if (!ev_is_active(&tm->pump_w))
+			ev_timer_start(tm->loop, &tm->pump_w);
 	}
+}
+
+/* Starts queued tasks, a few per turn and never more than TM_MAX_STARTING
+ * at once; runs again until the queue is empty. */
+static void tm_pump_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct taskmgr *tm = w->data;
+	size_t inflight = 0, queued = 0;
+	for (struct tm_task *k = tm->tasks; k; k = k->next) {
+		if (k->phase == TM_SANDBOX || k->phase == TM_STARTING)
+			inflight++;
+		else if (k->phase == TM_NEW && k->queued)
+			queued++;
+	}
+	for (int started = 0; queued > 0 && inflight < TM_MAX_STARTING &&
+			      started < TM_STARTS_PER_TURN; started++) {
+		struct tm_task *pick = NULL;
+		for (struct tm_task *k = tm->tasks; k; k = k->next)
+			if (k->phase == TM_NEW && k->queued)
+				pick = k; /* the oldest: the list is newest first */
+		if (!pick)
+			break;
+		pick->queued = false;
+		queued--;
+		inflight++;
+		tm_start(pick);
+	}
+	if (queued == 0)
+		ev_timer_stop(loop, w);
 }
 
 /* Task ids name files and runc containers: [A-Za-z0-9_.-], not "." or "..". */
@@ -1429,6 +1470,8 @@ struct taskmgr *taskmgr_new(const struct taskmgr_cfg *cfg, taskmgr_status_fn fn,
 	tm->arg = arg;
 	tm->sandbox_fn = cfg->sandbox_fn;
 	tm->sandbox_arg = cfg->sandbox_arg;
+	ev_timer_init(&tm->pump_w, tm_pump_cb, 0., 0.02);
+	tm->pump_w.data = tm;
 	return tm;
 }
 
@@ -1436,6 +1479,7 @@ void taskmgr_free(struct taskmgr *tm)
 {
 	if (!tm)
 		return;
+	ev_timer_stop(tm->loop, &tm->pump_w);
 	while (tm->tasks)
 		tm_task_free(tm->tasks);
 	while (tm->calls) {

@@ -276,8 +276,8 @@ static void on_session_open(struct session *s, uint64_t id, const Swarm__Session
 		conn_close(s->c, r);
 		return;
 	}
-	log_info("dispatcher, node %s (%s) session open from %s", s->node_id, n->hostname,
-		 conn_peer_name(s->c));
+	log_info("dispatcher, node %s (%s) session open from %s", s->node_id,
+		 store_node(m->store, s->node_id)->hostname, conn_peer_name(s->c));
 	apply_statuses(d, s->node_id, so->tasks, so->n_tasks);
 	send_session_info(s, id);
 	mgr_node_dirty(m, s->node_id);
@@ -373,6 +373,10 @@ static int dispatch_frame(struct conn *c, const uint8_t *buf, size_t len)
 		}
 		goto out;
 	}
+	/* Any message on an open session shows the node is alive, not only
+	 * heartbeats: a busy agent's reports must not get it declared Down. */
+	if (s->open)
+		live_get(d, s->node_id)->last_hb = now_mono_ns();
 	if (!s->authenticated) {
 		metric_inc(d->m_refused);
 		log_warn("dispatcher, %s has no cluster certificate; refused", conn_peer_name(c));

@@ -227,6 +227,19 @@ t_node_down() {
 	done
 }
 
+# A burst of assignments must not stall an agent's session: 120 replicas
+# at once converge and no node is ever reported Down meanwhile.
+t_burst() {
+	fresh
+	adm node1 service create -d --name burst --replicas 120 busybox
+	poll_until -d "burst: 120 running, every node Ready throughout" 240 burst_ok
+	services_clear
+}
+burst_ok() {
+	[ "$(ready_nodes)" = 3 ] || fail "a node was reported not Ready during the burst: $(nodes_table | xargs)"
+	running_is burst 120
+}
+
 setup "3-node lab is up, every node Ready" t_up
 check "replicated: --replicas 5 runs 5 runc containers spread 2/2/1" t_replicated
 check "service create without -d waits until it converges" t_create_waits
@@ -237,6 +250,7 @@ check "kill -9 of a container's process: the task fails and a new one runs" t_ki
 check "a failing health check takes the task out and it is replaced" t_health
 check "rolling --image update with start-first never drops below 3 running" t_rolling_update
 check "an image only on node1: every task ends up on node1" t_image_missing
+check "a burst of 120 replicas converges with every node Ready throughout" t_burst
 check "kill -9 and restart of the manager loses no service, task, allocation, container" t_manager_restart
 check "restarting an agent (TERM, KILL) restarts no container" t_agent_restart
 check "a killed agent marks node3 Down and its tasks move to node1 and node2" t_node_down
