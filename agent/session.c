@@ -133,12 +133,11 @@ static int join_frame(struct conn *c, const uint8_t *buf, size_t len)
 	return -ECONNRESET; /* the join connection is done */
 }
 
-static void join_close(struct conn *c, int err)
+/* Frees a join operation and everything it holds; NULL is a no-op. */
+static void join_op_free(struct join_op *op)
 {
-	struct join_op *op = conn_data(c);
-	join_finish(op, err ? err : -ECONNRESET,
-		    err == -EPROTO ? "TLS handshake with the manager failed"
-				   : "could not reach the manager");
+	if (!op)
+		return;
 	SSL_CTX_free(op->ctx);
 	free(op->token);
 	free(op->manager);
@@ -148,6 +147,15 @@ static void join_close(struct conn *c, int err)
 	free(op->csr);
 	free(op->ca);
 	free(op);
+}
+
+static void join_close(struct conn *c, int err)
+{
+	struct join_op *op = conn_data(c);
+	join_finish(op, err ? err : -ECONNRESET,
+		    err == -EPROTO ? "TLS handshake with the manager failed"
+				   : "could not reach the manager");
+	join_op_free(op);
 }
 
 static const struct conn_ops join_ops = {
@@ -187,27 +195,14 @@ int session_join(struct agent *a, const char *token, const char *manager,
 	if (ca_make_key_csr(&op->key, &op->csr) < 0 ||
 	    !(op->ctx = tls_client_ctx(NULL, 0, NULL, 0, NULL, 0))) {
 		done(-ENOMEM, "cannot make a key", arg);
-		free(op->token);
-		free(op->manager);
-		free(op->advertise);
-		free(op->data_path);
-		free(op->key);
-		free(op->csr);
-		free(op);
+		join_op_free(op);
 		return 0;
 	}
 	op->c = conn_connect_tcp(a->loop, op->manager, op->ctx, SESSION_MAX_FRAME, &join_ops, op);
 	if (!op->c) {
 		op->finished = true;
 		done(-ECONNREFUSED, "could not connect to the manager", arg);
-		SSL_CTX_free(op->ctx);
-		free(op->token);
-		free(op->manager);
-		free(op->advertise);
-		free(op->data_path);
-		free(op->key);
-		free(op->csr);
-		free(op);
+		join_op_free(op);
 	}
 	return 0;
 }
