@@ -2,6 +2,7 @@
 #include "agent.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "pb.h"
 #include "util.h"
 
@@ -14,6 +15,32 @@
 #include <unistd.h>
 
 static struct agent A;
+
+/* Gauges refreshed every few seconds from the agent's own state. */
+static struct {
+	ev_timer w;
+	struct metric *tasks, *connected, *images;
+} stats;
+
+static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	Swarm__TaskStatusUpdate **st;
+	size_t n = taskmgr_statuses(A.tm, &st), running = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (st[i]->status && st[i]->status->state == SWARM__TASK_STATE__TASK_RUNNING)
+			running++;
+		pb_free(st[i]);
+	}
+	free(st);
+	metric_set(stats.tasks, (double)running);
+	metric_set(stats.connected, A.session_open ? 1 : 0);
+	char **imgs;
+	size_t ni = images_list(A.images, &imgs);
+	for (size_t i = 0; i < ni; i++)
+		free(imgs[i]);
+	free(imgs);
+	metric_set(stats.images, (double)ni);
+}
 
 static void on_status(const char *task_id, const Swarm__TaskStatus *st, void *arg)
 {
@@ -73,6 +100,11 @@ static int agent_start(struct ev_loop *loop, const struct daemon_opts *o, const 
 	r = taskmgr_recover(a->tm);
 	if (r < 0)
 		log_warn("agent, recovery incomplete: %s", strerror(-r));
+	stats.tasks = metric_gauge("swarm_agent_tasks_running", "Containers of this node running", NULL);
+	stats.connected = metric_gauge("swarm_agent_session_connected", "1 while the manager session is open", NULL);
+	stats.images = metric_gauge("swarm_agent_images", "Images in the node's store", NULL);
+	ev_timer_init(&stats.w, stats_cb, 0., 2.0);
+	ev_timer_start(loop, &stats.w);
 	r = local_listen(a);
 	if (r < 0)
 		return r;

@@ -15,7 +15,7 @@ PKGS=(
 	runc busybox-static nginx-light iproute2 nftables unbound
 	procps psmisc util-linux
 	# tests: peers, DNS and TLS clients, JSON
-	bind9-dnsutils serf python3 jq openssl
+	bind9-dnsutils serf python3 jq openssl prometheus
 )
 
 missing=()
@@ -53,4 +53,5 @@ stop_service() {
 }
 case " ${missing[*]} " in *" nginx-light "*) stop_service nginx ;; esac
 case " ${missing[*]} " in *" unbound "*) stop_service unbound ;; esac
+case " ${missing[*]} " in *" prometheus "*) stop_service prometheus ;; esac
 echo "deps: done"

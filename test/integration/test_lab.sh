@@ -57,6 +57,44 @@ t_upstream() {
 	on node1 timeout 10 busybox wget -q -O - http://192.0.2.80/ | grep -q www.example.com || fail "www does not answer HTTP"
 }
 
+# Every daemon's /metrics passes promtool's format check, and a real
+# Prometheus (run in node1's namespace) scrapes every daemon as up.
+t_metrics() {
+	command -v promtool > /dev/null || skip "promtool not installed (Debian prometheus)"
+	local n i=0 port targets=""
+	for n in node1 node2 node3; do
+		i=$((i + 1))
+		for port in 9400 9401; do
+			[ "$n" != node1 ] && [ "$port" = 9400 ] && continue
+			on "$n" timeout 5 busybox wget -q -O "$TEST_TMP/m.$n.$port" "http://192.0.2.1$i:$port/metrics" ||
+				fail "no /metrics on $n:$port"
+			promtool check metrics < "$TEST_TMP/m.$n.$port" > "$TEST_TMP/promtool" 2>&1 ||
+				{ cat "$TEST_TMP/promtool"; fail "promtool rejects $n:$port/metrics"; }
+			targets="$targets'192.0.2.1$i:$port',"
+		done
+	done
+	grep -q '^swarm_manager_tasks ' "$TEST_TMP/m.node1.9400" || fail "manager metrics lack swarm_manager_tasks"
+	grep -q '^swarm_agent_session_connected 1' "$TEST_TMP/m.node2.9401" || fail "node2's agent does not report its session"
+	mkdir -p "$TEST_TMP/prom"
+	cat > "$TEST_TMP/prom.yml" <<-EOC
+	global: { scrape_interval: 1s, scrape_timeout: 1s }
+	scrape_configs:
+	  - job_name: swarm
+	    static_configs: [ { targets: [ ${targets%,} ] } ]
+	EOC
+	on node1 prometheus --config.file="$TEST_TMP/prom.yml" --storage.tsdb.path="$TEST_TMP/prom" \
+		--web.listen-address=127.0.0.1:9490 > "$TEST_TMP/prom.log" 2>&1 &
+	local prom=$!
+	# shellcheck disable=SC2064 # the pid is fixed now
+	trap "kill $prom 2> /dev/null" EXIT
+	poll_until -d "prometheus sees 4 targets up" 60 prom_all_up ||
+		{ tail -5 "$TEST_TMP/prom.log"; fail "prometheus does not see every daemon up"; }
+}
+prom_all_up() {
+	[ "$(on node1 timeout 3 busybox wget -q -O - 'http://127.0.0.1:9490/api/v1/query?query=sum(up)' 2>/dev/null |
+		jq -r '.data.result[0].value[1] // 0')" = 4 ]
+}
+
 t_images() {
 	local n
 	for n in node1 node2 node3; do
@@ -115,6 +153,7 @@ check "exec: runs in the node with SWARM_RUN_DIR, passes status and stdin" t_exe
 check "attach: a plain namespace on the underlay" t_attach
 check "upstream resolver answers www.example.com, www answers ping and HTTP" t_upstream
 check "images busybox and nginx are on every node" t_images
+check "metrics: promtool accepts every daemon's /metrics, Prometheus scrapes them all up" t_metrics
 check "stop and start an agent: new pid, node Ready again" t_stop_start
 resume
 check "down leaves no namespace, link, mount, cgroup, process or dir" t_down
