@@ -592,11 +592,12 @@ int allocator_service(struct allocator *a, Swarm__Service *svc,
 		return -EINVAL;
 	}
 
-	/* VIPs: one per attached network, plus ingress; none with dnsrr. */
+	/* VIPs: ingress first (as Docker lists them), then one per attached
+	 * network; none with dnsrr. */
 	plan = xcalloc(n_nets + 1, sizeof(*plan));
 	vip_kept = xcalloc(svc->n_vips + 1, sizeof(*vip_kept));
 	for (size_t i = 0; !dnsrr && i <= n_nets; i++) {
-		const Swarm__Network *net = i < n_nets ? nets[i] : (has_ingress_port ? ingress : NULL);
+		const Swarm__Network *net = i == 0 ? (has_ingress_port ? ingress : NULL) : nets[i - 1];
 		struct vip_plan *v;
 		struct anet *an;
 		uint32_t ip;

@@ -26,6 +26,17 @@ step() {
 	[ "$rc" = 0 ] || { echo "(exit status $rc)"; failed=$((failed + 1)); }
 	return "$rc"
 }
+# A step that must be refused: shows the error, counts a failure if it
+# was accepted.
+refused() { # NODE CMD...
+	local node=$1; shift
+	printf '\n\033[1m$ %s\033[0m\n' "$lab exec $node -- $*"
+	if "$lab" exec "$node" -- "$@"; then
+		echo "(accepted, but it should have been refused)"; failed=$((failed + 1))
+	else
+		echo "(refused, as it should be)"
+	fi
+}
 on() { # NODE CMD...
 	local node=$1; shift
 	step "$lab" exec "$node" -- "$@"
@@ -37,16 +48,30 @@ fi
 step "$lab" up --nodes 3 || { echo "demo: the lab did not come up; remove what is left with: $top/$lab down"; exit 1; }
 
 echo
-echo "== 1. The cluster: node1 is the manager, node2 and node3 joined as workers"
+echo "== 0. The cluster: node1 is the manager, node2 and node3 joined as workers"
 on node1 swarmadm node ls
 on node1 swarmadm network ls
 
 echo
-echo "== 2. A replicated service: 5 nginx containers (runc) spread over the nodes"
-on node1 swarmadm service create --replicas 5 --name my-nginx nginx
+echo "== 1. An overlay network with a chosen subnet (control plane: objects and IPAM)"
+refused node1 swarmadm network create --driver overlay --opt encrypted --subnet 198.19.10.0/24 ol_net
+echo "(refused on purpose: encrypted overlays are not built yet, and a network that"
+echo " claims encryption must never carry traffic in the clear)"
+on node1 swarmadm network create --driver overlay --subnet 198.19.10.0/24 ol_net
+on node1 swarmadm network ls
+
+echo
+echo "== 2. A replicated service with a VIP and a published port: 5 nginx containers (runc)"
+on node1 swarmadm service create --replicas 5 --network ol_net --name my-nginx -p 80:80 nginx
 on node1 swarmadm service ps my-nginx
-on node1 swarmadm service inspect my-nginx
+on node1 swarmadm service inspect --format='{{json .Endpoint.VirtualIPs}}' my-nginx
+on node1 swarmadm service inspect --format='{{json .Endpoint.Ports}}' my-nginx
 on node2 swarmadm container ls
+
+echo
+echo "== 4. DNS round robin cannot publish ingress-mode ports (refused, nothing created)"
+refused node1 swarmadm service create --replicas 5 --name web-test --network ol_net --endpoint-mode dnsrr -p 8080:80 nginx
+on node1 swarmadm service ls
 
 echo
 echo "== Which task answers: nginx replies with its container's name"
@@ -62,8 +87,10 @@ on node1 swarmadm service scale my-nginx=2
 on node1 swarmadm service ps my-nginx
 
 echo
-echo "Overlay networks, service discovery (DNS), VIP load balancing and the"
-echo "routing mesh (walk-through steps 1 and 3-5) are not built yet."
+echo "The overlay data path (containers reaching each other over VXLAN), service"
+echo "discovery (DNS), VIP load balancing and the routing mesh (walk-through"
+echo "steps 3-5) are not built yet: networks, VIPs and published ports exist at"
+echo "the control level."
 echo
 if [ "$failed" != 0 ]; then echo "demo: $failed step(s) failed (see above)"; fi
 echo "The lab is still up: try '$top/$lab exec node1 -- swarmadm service ls'."

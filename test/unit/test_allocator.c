@@ -386,14 +386,14 @@ static void test_vips(void **state)
 	assert_int_equal(allocator_network(a, web, err, sizeof(err)), 0);
 	nets[0] = web;
 
-	/* Ingress port: VIP on web and on ingress. */
+	/* Ingress port: VIP on ingress (listed first, as Docker does) and on web. */
 	svc_port(s1, 80, 80, "tcp", "ingress");
 	assert_int_equal(allocator_service(a, s1, nets, 1, ingress, err, sizeof(err)), 0);
 	assert_int_equal(s1->n_vips, 2);
-	assert_string_equal(s1->vips[0]->network_id, "web");
-	assert_string_equal(s1->vips[0]->addr, "198.18.1.2/24");
-	assert_string_equal(s1->vips[1]->network_id, "ing");
-	assert_string_equal(s1->vips[1]->addr, "198.18.0.2/24");
+	assert_string_equal(s1->vips[0]->network_id, "ing");
+	assert_string_equal(s1->vips[0]->addr, "198.18.0.2/24");
+	assert_string_equal(s1->vips[1]->network_id, "web");
+	assert_string_equal(s1->vips[1]->addr, "198.18.1.2/24");
 	assert_int_equal(s1->n_ports, 1);
 	assert_int_equal(s1->ports[0]->published, 80);
 
@@ -431,7 +431,7 @@ static void test_vips(void **state)
 	svc_port(s2, 80, 80, "tcp", "ingress");
 	assert_int_equal(allocator_service(a, s2, nets, 1, ingress, err, sizeof(err)), 0);
 	assert_int_equal(s2->n_vips, 2);
-	assert_string_equal(s2->vips[0]->addr, "198.18.1.3/24");      /* kept */
+	assert_string_equal(s2->vips[1]->addr, "198.18.1.3/24");      /* kept, after ingress */
 
 	pb_free(s1);
 	pb_free(s2);
