@@ -591,14 +591,16 @@ static void send_assignments(struct dispatcher *d, struct session *s, struct nod
 	a.version = store_version(m->store);
 	a.tasks = (Swarm__Task **)ns->tasks;
 	a.n_tasks = ns->n;
-	/* Networks of those tasks, plus ingress. */
-	const Swarm__Network **nets = xcalloc(ns->n + 2, sizeof(*nets) * 8);
+	/* Networks of those tasks, plus ingress: at most every network once. */
+	const Swarm__Network *const *all_nets;
+	size_t cap = store_networks(m->store, &all_nets) + 1;
+	const Swarm__Network **nets = xcalloc(cap, sizeof(*nets));
 	size_t nn = 0;
 	const Swarm__Network *ing = mgr_ingress(m);
 	if (ing)
 		nets[nn++] = ing;
 	for (size_t i = 0; i < ns->n; i++)
-		for (size_t j = 0; j < ns->tasks[i]->n_networks && nn < (ns->n + 2) * 8; j++) {
+		for (size_t j = 0; j < ns->tasks[i]->n_networks && nn < cap; j++) {
 			const Swarm__Network *net = store_network(m->store, ns->tasks[i]->networks[j]->network_id);
 			bool dup = false;
 			for (size_t k = 0; k < nn && !dup; k++)

@@ -286,7 +286,7 @@ static int reconcile_key(struct tick *tk, const Swarm__Service *svc, struct keyg
 }
 
 /* Runs the rolling update for the keys that still run an old spec. */
-static void rolling_update(struct tick *tk, Swarm__Service **svcp, const Swarm__Service *svc,
+static void rolling_update(struct tick *tk, const Swarm__Service *svc,
 			   struct keygroup **stale, uint64_t *stale_slot, const char **stale_node,
 			   size_t n_stale, size_t inflight)
 {
@@ -322,7 +322,6 @@ static void rolling_update(struct tick *tk, Swarm__Service **svcp, const Swarm__
 		}
 	}
 	pace->last_batch_ns = tk->now;
-	(void)svcp;
 }
 
 static int cmp_task_key(const void *a, const void *b)
@@ -508,7 +507,7 @@ static void orchestrate_service(struct tick *tk, const Swarm__Service *svc,
 		pb_set_str(&sc->update_state, rb ? "rollback_completed" : "completed");
 		pb_set_str(&sc->update_message, rb ? "rollback completed" : "update completed");
 	} else if (!sc) {
-		rolling_update(tk, NULL, svc, stale, stale_slot, stale_node, n_stale, inflight);
+		rolling_update(tk, svc, stale, stale_slot, stale_node, n_stale, inflight);
 	}
 	if (sc) {
 		sc->updated_at = tk->now;
