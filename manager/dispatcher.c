@@ -641,16 +641,13 @@ static void send_assignments(struct dispatcher *d, struct session *s, struct nod
 void dispatcher_push(struct dispatcher *d)
 {
 	struct mgr *m = d->m;
-	if (!m->all_dirty && m->n_dirty == 0)
+	if (strmap_count(m->dirty) == 0)
 		return;
 	struct strmap *want = strmap_new();
 	for (struct session *s = d->sessions; s; s = s->next) {
 		if (!s->open)
 			continue;
-		bool dirty = m->all_dirty;
-		for (size_t i = 0; i < m->n_dirty && !dirty; i++)
-			dirty = !strcmp(m->dirty_nodes[i], s->node_id);
-		if (dirty)
+		if (mgr_node_is_dirty(m, s->node_id))
 			strmap_put(want, s->node_id, xcalloc(1, sizeof(struct nodeset)));
 	}
 	if (strmap_count(want)) {
@@ -682,8 +679,5 @@ void dispatcher_push(struct dispatcher *d)
 		free(v);
 	}
 	strmap_free(want);
-	for (size_t i = 0; i < m->n_dirty; i++)
-		free(m->dirty_nodes[i]);
-	m->n_dirty = 0;
-	m->all_dirty = false;
+	mgr_dirty_clear(m);
 }

@@ -3,6 +3,7 @@
 #include "dispatcher.h"
 #include "log.h"
 #include "pb.h"
+#include "strmap.h"
 #include "util.h"
 
 #include <errno.h>
@@ -46,20 +47,21 @@ void mgr_schedule_tick(struct mgr *m)
 
 void mgr_node_dirty(struct mgr *m, const char *node_id)
 {
-	if (!node_id || !node_id[0] || m->all_dirty)
+	if (node_id && node_id[0] && !strmap_get(m->dirty, node_id))
+		strmap_put(m->dirty, node_id, (void *)1);
+}
+
+bool mgr_node_is_dirty(const struct mgr *m, const char *node_id)
+{
+	return strmap_get(m->dirty, node_id) != NULL;
+}
+
+void mgr_dirty_clear(struct mgr *m)
+{
+	if (strmap_count(m->dirty) == 0)
 		return;
-	for (size_t i = 0; i < m->n_dirty; i++)
-		if (!strcmp(m->dirty_nodes[i], node_id))
-			return;
-	if (m->n_dirty > 4096) {
-		m->all_dirty = true;
-		return;
-	}
-	if (m->n_dirty == m->cap_dirty) {
-		m->cap_dirty = m->cap_dirty ? m->cap_dirty * 2 : 16;
-		m->dirty_nodes = xrealloc(m->dirty_nodes, m->cap_dirty * sizeof(char *));
-	}
-	m->dirty_nodes[m->n_dirty++] = xstrdup(node_id);
+	strmap_free(m->dirty);
+	m->dirty = strmap_new();
 }
 
 int mgr_reset_allocator(struct mgr *m)
@@ -102,6 +104,7 @@ struct mgr *mgr_new(struct ev_loop *loop, struct store *store, const char *state
 	m->heartbeat_period_ns = 5 * NS_PER_S;
 	m->down_grace_ns = 3 * NS_PER_S;
 	m->history_limit = 5;
+	m->dirty = strmap_new();
 	ev_timer_init(&m->tick_timer, tick_cb, 0.02, 0);
 	m->tick_timer.data = m;
 	if (mgr_reset_allocator(m) < 0) {
@@ -119,9 +122,7 @@ void mgr_free(struct mgr *m)
 	if (m->loop)
 		ev_timer_stop(m->loop, &m->tick_timer);
 	allocator_free(m->alloc);
-	for (size_t i = 0; i < m->n_dirty; i++)
-		free(m->dirty_nodes[i]);
-	free(m->dirty_nodes);
+	strmap_free(m->dirty);
 	for (size_t i = 0; i < m->n_paces; i++)
 		free(m->paces[i].service_id);
 	free(m->paces);

@@ -41,9 +41,7 @@ struct mgr {
 	bool tick_pending;
 	int64_t next_wakeup_ns;        /* earliest delayed restart/update step */
 	/* Node ids whose assignment set may have changed since the last push. */
-	char **dirty_nodes;
-	size_t n_dirty, cap_dirty;
-	bool all_dirty;
+	struct strmap *dirty;          /* node id -> (void *)1 */
 	/* Per-service rolling-update pacing, in memory only: losing it on a
 	 * restart only shortens one update delay. */
 	struct upd_pace *paces;
@@ -72,6 +70,10 @@ int mgr_tick(struct mgr *m, int64_t now);
 
 /* Marks a node's assignments as changed (NULL/empty ignored). */
 void mgr_node_dirty(struct mgr *m, const char *node_id);
+/* Whether a node's assignments changed since the last push. */
+bool mgr_node_is_dirty(const struct mgr *m, const char *node_id);
+/* Forgets every mark (after a push). */
+void mgr_dirty_clear(struct mgr *m);
 
 /* Handles one admin request; fills resp (error or result). Never leaves a
  * refused request half-applied. */

@@ -38,6 +38,11 @@ struct tick {
 	struct strmap *nodes_mod;  /* node id -> Swarm__Node* (owned, to put) */
 	size_t actions;
 	int64_t wakeup;            /* earliest time a delayed step is due */
+	/* The spec new tasks copy, packed once per service per pass:
+	 * unpacking it is cheaper than a deep copy for every task. */
+	const Swarm__Service *spec_of;
+	uint8_t *spec_buf;
+	size_t spec_len;
 };
 
 bool task_terminal(const Swarm__Task *t)
@@ -134,7 +139,14 @@ static Swarm__Task *new_task(struct tick *tk, const Swarm__Service *svc, uint64_
 	pb_set_str(&t->service_name, svc->spec->name);
 	t->slot = slot;
 	pb_set_str(&t->node_id, node_id);
-	t->spec = pb_dup(svc->spec);
+	if (tk->spec_of != svc) {
+		free(tk->spec_buf);
+		tk->spec_buf = pb_pack(svc->spec, &tk->spec_len);
+		tk->spec_of = svc;
+	}
+	t->spec = swarm__service_spec__unpack(NULL, tk->spec_len, tk->spec_buf);
+	if (!t->spec)
+		abort();
 	t->spec_version = svc->spec_version;
 	t->desired_state = SWARM__TASK_STATE__TASK_RUNNING;
 	t->status = status_new(SWARM__TASK_STATE__TASK_NEW, "created", tk->now);
@@ -791,6 +803,7 @@ int mgr_tick(struct mgr *m, int64_t now)
 	strmap_free(tk.touched);
 	strmap_free(tk.nodes_mod);
 	free(tk.fresh);
+	free(tk.spec_buf);
 	m->next_wakeup_ns = tk.wakeup;
 	int r = store_tx_commit(tk.tx);
 	m->tick_ns[0] = t1 - t0;
