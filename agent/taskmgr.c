@@ -1190,31 +1190,13 @@ int taskmgr_recover(struct taskmgr *tm)
 
 /* ---- local API ---- */
 
+/* RFC 3339 for inspect; an unset time (not started, not ended) is "". */
 static void tm_rfc3339(int64_t ns, char *out, size_t len)
 {
-	time_t secs = (time_t)(ns / 1000000000LL);
-	struct tm tmv;
-	out[0] = '\0';
-	if (ns > 0 && gmtime_r(&secs, &tmv)) {
-		size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tmv);
-		snprintf(out + n, len - n, ".%09lldZ", (long long)(ns % 1000000000LL));
-	}
-}
-
-/* Docker's "Up 5 minutes" durations. */
-static void tm_duration(int64_t ns, char *out, size_t len)
-{
-	int64_t s = ns / 1000000000LL;
-	if (s < 1)
-		snprintf(out, len, "Less than a second");
-	else if (s < 60)
-		snprintf(out, len, "%lld second%s", (long long)s, s == 1 ? "" : "s");
-	else if (s < 3600)
-		snprintf(out, len, "%lld minute%s", (long long)(s / 60), s / 60 == 1 ? "" : "s");
-	else if (s < 48 * 3600)
-		snprintf(out, len, "%lld hour%s", (long long)(s / 3600), s / 3600 == 1 ? "" : "s");
-	else
-		snprintf(out, len, "%lld days", (long long)(s / 86400));
+	if (ns > 0)
+		time_rfc3339(ns, out, len);
+	else if (len)
+		out[0] = '\0';
 }
 
 static const char *tm_docker_state(const struct tm_task *k)
@@ -1235,11 +1217,11 @@ static void tm_docker_status(const struct tm_task *k, char *out, size_t len)
 	char d[64];
 	int64_t now = now_wall_ns();
 	if (k->phase == TM_RUNNING) {
-		tm_duration(now - k->started_ns, d, sizeof(d));
+		human_duration(now - k->started_ns, d, sizeof(d));
 		snprintf(out, len, "Up %s%s%s%s", d, *k->st->health ? " (" : "",
 			 k->st->health, *k->st->health ? ")" : "");
 	} else if (strcmp(tm_docker_state(k), "exited") == 0) {
-		tm_duration(now - k->finished_ns, d, sizeof(d));
+		human_duration(now - k->finished_ns, d, sizeof(d));
 		snprintf(out, len, "Exited (%d) %s ago", k->st->exit_code, d);
 	} else {
 		snprintf(out, len, "Created");

@@ -139,19 +139,55 @@ int bytes_parse(const char *s, int64_t *out)
 	return 0;
 }
 
-void human_since(int64_t then_ns, int64_t now_ns, char *out, size_t outlen)
+void human_duration(int64_t ns, char *out, size_t outlen)
 {
-	int64_t d = (now_ns - then_ns) / 1000000000LL;
-	if (d < 1)
-		snprintf(out, outlen, "Less than a second ago");
-	else if (d < 60)
-		snprintf(out, outlen, "%lld second%s ago", (long long)d, d == 1 ? "" : "s");
-	else if (d < 3600)
-		snprintf(out, outlen, "%lld minute%s ago", (long long)(d / 60), d / 60 == 1 ? "" : "s");
-	else if (d < 86400 * 2)
-		snprintf(out, outlen, "%lld hour%s ago", (long long)(d / 3600), d / 3600 == 1 ? "" : "s");
+	int64_t seconds = ns / 1000000000LL;
+	int64_t minutes = seconds / 60;
+	int64_t hours = (int64_t)((double)ns / 3.6e12 + 0.5);
+
+	if (seconds < 1)
+		snprintf(out, outlen, "Less than a second");
+	else if (seconds == 1)
+		snprintf(out, outlen, "1 second");
+	else if (seconds < 60)
+		snprintf(out, outlen, "%lld seconds", (long long)seconds);
+	else if (minutes == 1)
+		snprintf(out, outlen, "About a minute");
+	else if (minutes < 60)
+		snprintf(out, outlen, "%lld minutes", (long long)minutes);
+	else if (hours == 1)
+		snprintf(out, outlen, "About an hour");
+	else if (hours < 48)
+		snprintf(out, outlen, "%lld hours", (long long)hours);
+	else if (hours < 24 * 7 * 2)
+		snprintf(out, outlen, "%lld days", (long long)(hours / 24));
+	else if (hours < 24 * 30 * 2)
+		snprintf(out, outlen, "%lld weeks", (long long)(hours / 24 / 7));
+	else if (hours < 24 * 365 * 2)
+		snprintf(out, outlen, "%lld months", (long long)(hours / 24 / 30));
 	else
-		snprintf(out, outlen, "%lld days ago", (long long)(d / 86400));
+		snprintf(out, outlen, "%lld years", (long long)(ns / 3600000000000LL / 24 / 365));
+}
+
+void time_rfc3339(int64_t ns, char *out, size_t outlen)
+{
+	char frac[16] = "";
+	struct tm tm;
+
+	if (ns <= 0) {
+		snprintf(out, outlen, "0001-01-01T00:00:00Z");
+		return;
+	}
+	time_t sec = (time_t)(ns / 1000000000LL);
+	int64_t rem = ns % 1000000000LL;
+	gmtime_r(&sec, &tm);
+	if (rem) {
+		snprintf(frac, sizeof(frac), ".%09lld", (long long)rem);
+		for (size_t l = strlen(frac); l > 1 && frac[l - 1] == '0'; l--)
+			frac[l - 1] = '\0';
+	}
+	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
 int file_read_all(const char *path, size_t max, char **out, size_t *len)

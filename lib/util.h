@@ -23,8 +23,13 @@ int random_bytes(void *buf, size_t n);
 int duration_parse(const char *s, int64_t *ns);
 /* Parses a byte size ("512m", "1g", "100k", "1024"), -EINVAL on garbage. */
 int bytes_parse(const char *s, int64_t *out);
-/* "3 seconds ago"-style text for a past timestamp relative to now. */
-void human_since(int64_t then_ns, int64_t now_ns, char *out, size_t outlen);
+/* Docker's units.HumanDuration: "Less than a second", "1 second",
+ * "18 seconds", "About a minute", "5 minutes", "About an hour", "3 hours",
+ * "2 days", "3 weeks", "4 months", "2 years". */
+void human_duration(int64_t ns, char *out, size_t outlen);
+/* Go's RFC3339Nano in UTC ("2026-11-25T17:21:43.123456789Z", trailing
+ * zeros of the fraction dropped); ns <= 0 is Go's zero time. */
+void time_rfc3339(int64_t ns, char *out, size_t outlen);
 
 /* Reads a whole file (at most max bytes) into a malloc'd NUL-terminated
  * buffer; 0 or -errno. */

@@ -72,27 +72,12 @@ static struct json_object *render_labels(Swarm__KeyValue **kv, size_t n)
 	return o;
 }
 
-/* Go's RFC3339Nano in UTC: "2026-11-25T17:21:43.123456789Z" with trailing
- * zeros of the fraction dropped; 0 is Go's zero time. */
+/* Timestamps as Go's RFC3339Nano (time_rfc3339). */
 static struct json_object *render_time(int64_t ns)
 {
-	char buf[64], frac[16] = "";
-	struct tm tm;
-	time_t sec;
-	int64_t rem;
+	char buf[64];
 
-	if (ns <= 0)
-		return json_object_new_string("0001-01-01T00:00:00Z");
-	sec = (time_t)(ns / 1000000000LL);
-	rem = ns % 1000000000LL;
-	gmtime_r(&sec, &tm);
-	if (rem) {
-		snprintf(frac, sizeof(frac), ".%09lld", (long long)rem);
-		for (size_t l = strlen(frac); l > 1 && frac[l - 1] == '0'; l--)
-			frac[l - 1] = '\0';
-	}
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	time_rfc3339(ns, buf, sizeof(buf));
 	return json_object_new_string(buf);
 }
 

@@ -864,41 +864,11 @@ int format_time_parse(const char *s, int64_t *ns)
 	return 0;
 }
 
-void format_human_duration(int64_t ns, char *out, size_t outlen)
-{
-	int64_t seconds = ns / 1000000000LL;
-	int64_t minutes = seconds / 60;
-	int64_t hours = (int64_t)((double)ns / 3.6e12 + 0.5);
-
-	if (seconds < 1)
-		snprintf(out, outlen, "Less than a second");
-	else if (seconds == 1)
-		snprintf(out, outlen, "1 second");
-	else if (seconds < 60)
-		snprintf(out, outlen, "%lld seconds", (long long)seconds);
-	else if (minutes == 1)
-		snprintf(out, outlen, "About a minute");
-	else if (minutes < 60)
-		snprintf(out, outlen, "%lld minutes", (long long)minutes);
-	else if (hours == 1)
-		snprintf(out, outlen, "About an hour");
-	else if (hours < 48)
-		snprintf(out, outlen, "%lld hours", (long long)hours);
-	else if (hours < 24 * 7 * 2)
-		snprintf(out, outlen, "%lld days", (long long)(hours / 24));
-	else if (hours < 24 * 30 * 2)
-		snprintf(out, outlen, "%lld weeks", (long long)(hours / 24 / 7));
-	else if (hours < 24 * 365 * 2)
-		snprintf(out, outlen, "%lld months", (long long)(hours / 24 / 30));
-	else
-		snprintf(out, outlen, "%lld years", (long long)(ns / 3600000000000LL / 24 / 365));
-}
-
 void format_since(int64_t then_ns, int64_t now_ns, char *out, size_t outlen)
 {
 	char d[64];
 
-	format_human_duration(now_ns > then_ns ? now_ns - then_ns : 0, d, sizeof(d));
+	human_duration(now_ns > then_ns ? now_ns - then_ns : 0, d, sizeof(d));
 	for (char *p = d; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	snprintf(out, outlen, "%s ago", d);

@@ -63,10 +63,6 @@ int format_template(const char *tmpl, struct json_object *doc, char **out,
 /* RFC 3339 ("2026-11-25T17:21:43.123456789Z", offsets allowed) into unix ns.
  * Go's zero time "0001-01-01T00:00:00Z" gives 0. 0 or -EINVAL. */
 int format_time_parse(const char *s, int64_t *ns);
-/* Docker's units.HumanDuration: "Less than a second", "1 second",
- * "18 seconds", "About a minute", "5 minutes", "About an hour", "3 hours",
- * "2 days", "3 weeks", "4 months", "2 years". */
-void format_human_duration(int64_t ns, char *out, size_t outlen);
 /* "18 seconds ago", "less than a second ago", "about a minute ago" (Docker's
  * `service ps` CURRENT STATE wording, lower-case). */
 void format_since(int64_t then_ns, int64_t now_ns, char *out, size_t outlen);

@@ -287,11 +287,11 @@ static void test_human(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		format_human_duration(cases[i].s * 1000000000LL, out, sizeof(out));
+		human_duration(cases[i].s * 1000000000LL, out, sizeof(out));
 		if (strcmp(out, cases[i].want))
 			fail_msg("%llds: \"%s\", want \"%s\"", (long long)cases[i].s, out, cases[i].want);
 	}
-	format_human_duration(999999999, out, sizeof(out));
+	human_duration(999999999, out, sizeof(out));
 	assert_string_equal(out, "Less than a second");
 	format_since(1000000000LL, 19000000000LL, out, sizeof(out));
 	assert_string_equal(out, "18 seconds ago");
