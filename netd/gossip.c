@@ -67,6 +67,7 @@ struct gossip {
 	size_t n_seeds;
 	struct gossip_buf scratch;
 	struct gossip_stats st;
+	struct gossip_delegate del;
 };
 
 static void g_run_actions(struct gossip *g, struct swim_actions *acts);
@@ -186,6 +187,8 @@ static void g_drain_events(struct gossip *g)
 		else
 			log_info("gossip, node %s (%s) %s, incarnation %u", ev.name, a,
 				 what[ev.type], ev.incarnation);
+		if (g->del.on_event)
+			g->del.on_event(g->del.arg, &ev);
 	}
 }
 
@@ -312,7 +315,12 @@ static int g_build_push_pull(struct gossip *g, bool join, struct gossip_buf *out
 		ps[i].state = v[i].state;
 		ps[i].vsn = (struct gossip_bytes){ v[i].vsn, v[i].vsn_len };
 	}
-	r = gossip_encode_push_pull(out, join, ps, n, NULL, 0);
+	uint8_t *us = NULL;
+	size_t ul = 0;
+	if (g->del.local_state && g->del.local_state(g->del.arg, join, &us, &ul) < 0)
+		ul = 0;
+	r = gossip_encode_push_pull(out, join, ps, n, ul ? us : NULL, ul);
+	free(us);
 out:
 	free(v);
 	free(ps);
@@ -364,8 +372,11 @@ static int g_merge_push_pull(struct gossip *g, const uint8_t *p, size_t len,
 		goto out;
 	}
 	r = 0;
-	if (apply)
+	if (apply) {
 		r = swim_merge_remote_state(g->swim, v, n, now_mono_ns());
+		if (h.user_state_len > 0 && g->del.merge_state)
+			g->del.merge_state(g->del.arg, p + off, (size_t)h.user_state_len, h.join);
+	}
 out:
 	free(v);
 	free(names);
@@ -710,7 +721,15 @@ static int udp_leaf(void *arg, const uint8_t *p, size_t len)
 		break;
 	}
 	case GOSSIP_USER:
-		break; /* serf's intents, events and queries: not ours */
+		/* Ours from 0x80 up; serf's intents, events and queries below. */
+		if (m.u.user.len >= 1 && m.u.user.p[0] >= 0x80 && g->del.on_user) {
+			g->st.user_in++;
+			if (g->del.on_user(g->del.arg, m.u.user.p, m.u.user.len) < 0)
+				goto bad;
+		} else {
+			g->st.user_foreign++;
+		}
+		break;
 	default:
 		goto bad;
 	}
@@ -965,6 +984,8 @@ struct gossip *gossip_new(struct ev_loop *loop, const struct gossip_cfg *cfg, in
 	snprintf(g->name, sizeof(g->name), "%s", cfg->node_name);
 	if (cfg->kr)
 		g->kr = *cfg->kr;
+	if (cfg->del)
+		g->del = *cfg->del;
 	g->overhead = g_encrypted(g) ? gossip_crypto_sealed_len(1, 0) : 0;
 	g->tcp_timeout = cfg->tcp_timeout > 0 ? cfg->tcp_timeout : 10 * 1000000000LL;
 	r = g_bind(g, bind_ip, cfg->bind_port);
@@ -1075,6 +1096,35 @@ int gossip_join(struct gossip *g, const char *seed)
 	swim_actions_free(&acts);
 	g_after(g);
 	return 0;
+}
+
+int gossip_broadcast_user(struct gossip *g, const char *name,
+			  const uint8_t *payload, size_t len)
+{
+	struct gossip_buf b;
+	gossip_buf_init(&b, 0);
+	int r = len < 1 || payload[0] < 0x80 ? -EINVAL
+		: gossip_encode_user_packet(&b, payload, len);
+	if (r == 0)
+		r = swim_queue_broadcast(g->swim, name, b.data, b.len);
+	gossip_buf_free(&b);
+	return r; /* the next gossip round (GossipInterval) carries it */
+}
+
+int gossip_push_pull_with(struct gossip *g, const char *name)
+{
+	struct swim_node_view v;
+	if (swim_node_get(g->swim, name, &v) < 0 || v.state != SWIM_ALIVE ||
+	    !strcmp(name, g->name))
+		return -ENOENT;
+	struct swim_addr to = v.addr;
+	struct gossip_buf b;
+	gossip_buf_init(&b, 0);
+	int r = g_build_push_pull(g, false, &b);
+	if (r == 0)
+		tc_connect(g, &to, TC_OUT_PP, b.data, b.len, 0, false, 0);
+	gossip_buf_free(&b);
+	return r;
 }
 
 char *gossip_members_json(struct gossip *g)

@@ -21,6 +21,21 @@
 #include "gossip_crypto.h"
 #include "swim.h"
 
+/* The application above membership (netd's tables), memberlist's
+ * Delegate + EventDelegate. Every member may be NULL. */
+struct gossip_delegate {
+	/* A user message whose first byte is 0x80 or more (ours); lower
+	 * type bytes are serf's and only counted. <0: malformed (counted). */
+	int (*on_user)(void *arg, const uint8_t *p, size_t len);
+	/* Our push/pull user state, malloc'd into *out (len 0: none). */
+	int (*local_state)(void *arg, bool join, uint8_t **out, size_t *len);
+	/* A peer's push/pull user state (any bytes: a serf agent's too). */
+	void (*merge_state)(void *arg, const uint8_t *p, size_t len, bool join);
+	/* A membership change (join, dead, alive again, left, reaped...). */
+	void (*on_event)(void *arg, const struct swim_event *ev);
+	void *arg;
+};
+
 struct gossip_cfg {
 	const char *node_name;          /* our memberlist name (required) */
 	const char *bind_addr;          /* IPv4 to bind, NULL = "0.0.0.0" */
@@ -34,6 +49,7 @@ struct gossip_cfg {
 	uint8_t vsn[SWIM_VSN_LEN];      /* all zero = {1,5,2,2,5,4} (serf) */
 	const struct swim_config *swim; /* NULL = swim_config_lan() */
 	int64_t tcp_timeout;            /* per TCP exchange, 0 = 10 s */
+	const struct gossip_delegate *del; /* NULL: membership only; copied */
 };
 
 struct gossip_stats {
@@ -41,6 +57,8 @@ struct gossip_stats {
 	uint64_t udp_bad;           /* dropped: bad layering or message */
 	uint64_t tcp_in, tcp_out;   /* exchanges started */
 	uint64_t tcp_bad;           /* dropped: bad, refused or timed out */
+	uint64_t user_in;           /* our user messages (type >= 0x80) */
+	uint64_t user_foreign;      /* other user messages (serf's), ignored */
 };
 
 struct gossip;
@@ -55,6 +73,16 @@ void gossip_free(struct gossip *g);
  * exchange is asynchronous; seeds given here are retried every 10 s while
  * we know no other alive node. 0 or -EINVAL. */
 int gossip_join(struct gossip *g, const char *seed);
+
+/* Gossips payload (type byte >= 0x80 first) to every member as a
+ * memberlist user message, on the piggyback/gossip queue; name as in
+ * swim_queue_broadcast. 0 or -errno. */
+int gossip_broadcast_user(struct gossip *g, const char *name,
+			  const uint8_t *payload, size_t len);
+
+/* Starts a push/pull exchange with the named alive member now (a resync
+ * after it came back). 0, -ENOENT. */
+int gossip_push_pull_with(struct gossip *g, const char *name);
 
 /* Member table as a JSON array [{"Name","Addr","Port","Status"}];
  * malloc'd string. */

@@ -273,6 +273,12 @@ int swim_get_broadcasts(struct swim *s, size_t overhead, size_t limit,
 				   out);
 }
 
+int swim_queue_broadcast(struct swim *s, const char *name, const uint8_t *msg,
+			 size_t len)
+{
+	return broadcast_queue_push(s->bq, name, msg, len);
+}
+
 size_t swim_broadcasts_queued(const struct swim *s)
 {
 	return broadcast_queue_len(s->bq);

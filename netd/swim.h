@@ -262,6 +262,14 @@ int swim_node_get(const struct swim *s, const char *name,
 int swim_get_broadcasts(struct swim *s, size_t overhead, size_t limit,
 			struct broadcast_batch *out);
 
+/* Queues an application message (a whole wire message, e.g. a memberlist
+ * user message) on the same transmit-limited queue as membership news, so
+ * it rides the same gossip rounds and piggybacks. name as in
+ * broadcast_queue_push (a newer message with the same name replaces the
+ * queued one); callers keep their names apart from node names. */
+int swim_queue_broadcast(struct swim *s, const char *name, const uint8_t *msg,
+			 size_t len);
+
 /* Next queued event; false if none. */
 bool swim_next_event(struct swim *s, struct swim_event *out);
 
