@@ -26,6 +26,7 @@ void dp_state_clear(struct dp_state *st)
 	free(st->eps);
 	free(st->fdbs);
 	free(st->neighs);
+	free(st->gw_eps);
 	dp_state_init(st);
 }
 
@@ -80,6 +81,53 @@ static struct dp_neigh *dp_find_neigh(const struct dp_state *st, uint32_t vni, s
 		if (st->neighs[i].vni == vni && st->neighs[i].ip.s_addr == ip.s_addr)
 			return &st->neighs[i];
 	return NULL;
+}
+
+static uint32_t dp_mask(uint8_t prefixlen)
+{
+	return prefixlen ? htonl(~0u << (32 - prefixlen)) : 0;
+}
+
+int dp_state_set_gateway(struct dp_state *st, const struct dp_gateway *gw)
+{
+	uint32_t mask = dp_mask(gw->prefixlen);
+	if (!memchr(gw->bridge, 0, sizeof(gw->bridge)) || gw->bridge[0] == '\0' ||
+	    gw->prefixlen < 1 || gw->prefixlen > 30 ||
+	    (gw->addr.s_addr & mask) != (gw->subnet.s_addr & mask) ||
+	    (gw->addr.s_addr & ~mask) == 0)
+		return -EINVAL;
+	if (st->has_gw)
+		return -EEXIST;
+	st->gw = *gw;
+	st->gw.subnet.s_addr &= mask;
+	st->has_gw = true;
+	return 0;
+}
+
+const struct dp_gw_ep *dp_state_find_gw_ep(const struct dp_state *st, const char *task_id)
+{
+	for (size_t i = 0; i < st->n_gw_eps; i++)
+		if (strcmp(st->gw_eps[i].task_id, task_id) == 0)
+			return &st->gw_eps[i];
+	return NULL;
+}
+
+int dp_state_add_gw_ep(struct dp_state *st, const struct dp_gw_ep *ep)
+{
+	if (!memchr(ep->task_id, 0, sizeof(ep->task_id)) || ep->task_id[0] == '\0' ||
+	    !memchr(ep->netns, 0, sizeof(ep->netns)) ||
+	    !memchr(ep->ifname, 0, sizeof(ep->ifname)) || ep->ifname[0] == '\0' ||
+	    !memchr(ep->host_ifname, 0, sizeof(ep->host_ifname)) ||
+	    ep->ip.s_addr == 0 || dp_mac_zero(ep->mac))
+		return -EINVAL;
+	if (dp_state_find_gw_ep(st, ep->task_id))
+		return -EEXIST;
+	for (size_t i = 0; i < st->n_gw_eps; i++)
+		if (st->gw_eps[i].ip.s_addr == ep->ip.s_addr)
+			return -EEXIST;
+	dp_grow((void **)&st->gw_eps, st->n_gw_eps, &st->cap_gw_eps, sizeof(*st->gw_eps));
+	st->gw_eps[st->n_gw_eps++] = *ep;
+	return 0;
 }
 
 int dp_state_add_network(struct dp_state *st, const struct dp_network *net)
@@ -255,6 +303,76 @@ static void dp_remove_nets(struct dp_run *run)
 	}
 }
 
+/* ---- gateway ---- */
+
+static bool dp_gw_same(const struct dp_gateway *a, const struct dp_gateway *b)
+{
+	return strcmp(a->bridge, b->bridge) == 0 && a->addr.s_addr == b->addr.s_addr &&
+	       a->subnet.s_addr == b->subnet.s_addr && a->prefixlen == b->prefixlen;
+}
+
+/* Whether the actual gateway is kept as it is (complete, same, desired). */
+static bool dp_gw_kept(const struct dp_run *run)
+{
+	return run->actual->has_gw && run->desired->has_gw && run->actual->gw.complete &&
+	       dp_gw_same(&run->actual->gw, &run->desired->gw);
+}
+
+static bool dp_gw_ep_same(const struct dp_gw_ep *a, const struct dp_gw_ep *d)
+{
+	return a->ip.s_addr == d->ip.s_addr && memcmp(a->mac, d->mac, 6) == 0 &&
+	       strcmp(a->ifname, d->ifname) == 0;
+}
+
+/* Stale legs: on a kept gateway, those not desired or different; without
+ * any gateway, every leg (a leftover). On a gateway that goes, they go
+ * with it. */
+static void dp_remove_gw_eps(struct dp_run *run)
+{
+	const struct dp_ops *ops = run->p->ops;
+	bool kept = dp_gw_kept(run);
+	if (!kept && run->actual->has_gw)
+		return;
+	for (size_t i = 0; i < run->actual->n_gw_eps; i++) {
+		const struct dp_gw_ep *a = &run->actual->gw_eps[i];
+		const struct dp_gw_ep *d = kept && a->task_id[0] ?
+			dp_state_find_gw_ep(run->desired, a->task_id) : NULL;
+		if (d && dp_gw_ep_same(a, d))
+			continue;
+		dp_count(run, ops->gw_ep_detach(run->p->ctx, a));
+	}
+}
+
+static void dp_remove_gw(struct dp_run *run)
+{
+	if (run->actual->has_gw && !dp_gw_kept(run))
+		dp_count(run, run->p->ops->gw_del(run->p->ctx, &run->actual->gw));
+}
+
+/* Adds the gateway when missing, then its missing legs. */
+static void dp_add_gw(struct dp_run *run)
+{
+	const struct dp_ops *ops = run->p->ops;
+	if (!run->desired->has_gw)
+		return;
+	bool kept = dp_gw_kept(run);
+	if (!kept) {
+		int r = ops->gw_add(run->p->ctx, &run->desired->gw);
+		dp_count(run, r);
+		if (r < 0)
+			return; /* its legs wait for the next run */
+	}
+	for (size_t i = 0; i < run->desired->n_gw_eps; i++) {
+		const struct dp_gw_ep *d = &run->desired->gw_eps[i];
+		if (kept) {
+			const struct dp_gw_ep *a = dp_state_find_gw_ep(run->actual, d->task_id);
+			if (a && dp_gw_ep_same(a, d))
+				continue;
+		}
+		dp_count(run, ops->gw_ep_attach(run->p->ctx, &run->desired->gw, d));
+	}
+}
+
 /* Adds missing networks; returns nothing, failures are counted and the
  * network's contents are then skipped by dp_net_ready. */
 static void dp_add_nets(struct dp_run *run, bool *ready)
@@ -349,12 +467,15 @@ int dp_reconcile(struct dp_provider *p, const struct dp_state *desired,
 	dp_remove_neighs(&run);
 	dp_remove_fdbs(&run);
 	dp_remove_nets(&run);
+	dp_remove_gw_eps(&run);
+	dp_remove_gw(&run);
 
 	ready = xcalloc(desired->n_nets ? desired->n_nets : 1, sizeof(*ready));
 	dp_add_nets(&run, ready);
 	dp_add_eps(&run, ready);
 	dp_add_fdbs(&run, ready);
 	dp_add_neighs(&run, ready);
+	dp_add_gw(&run);
 
 	if (run.stats.applied || run.stats.failed)
 		log_info("datapath, reconcile via %s: %u applied, %u failed",

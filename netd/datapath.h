@@ -1,10 +1,13 @@
 /* The overlay data path of one node: what netd wants the kernel to hold
- * (networks, local container attachments, remote peers) and the reconcile
+ * (networks, local container attachments, remote peers, and the gateway
+ * bridge with its container legs that gives containers a NATed default
+ * route out of the cluster, Docker's docker_gwbridge) and the reconcile
  * that converges the kernel to it through a small ops table.
  *
  * Providers: dp_netlink.c (the real one: network namespaces, br0, vxlan0,
- * veths, FDB and neighbour entries through libnl-route-3) and dp_fake.c (an
- * in-memory one that records every operation, for unit tests).
+ * veths, FDB and neighbour entries through libnl-route-3, the gateway's
+ * masquerade through libnftables) and dp_fake.c (an in-memory one that
+ * records every operation, for unit tests).
  *
  * Reconcile reads the actual state back from the provider first and then
  * applies only the differences, removals before additions, so running it
@@ -60,6 +63,28 @@ struct dp_neigh {
 	uint8_t mac[6];
 };
 
+/* The node's gateway bridge, in the node's own namespace: address addr/
+ * prefixlen on it, IPv4 forwarding on, and traffic from subnet that leaves
+ * through any other interface masqueraded. */
+struct dp_gateway {
+	char bridge[IFNAMSIZ];     /* bridge name; a provider may prefix it (see dp_netlink_config) */
+	struct in_addr subnet;     /* network address of the subnet */
+	uint8_t prefixlen;         /* subnet prefix length, 1..30 */
+	struct in_addr addr;       /* the bridge's address: the legs' default gateway */
+	bool complete;             /* actual state only: bridge, address, forwarding and NAT all right */
+};
+
+/* One local container's leg on the gateway bridge: a veth whose sandbox
+ * end carries the default route via the gateway's address. */
+struct dp_gw_ep {
+	char task_id[DP_TASK_ID_MAX];      /* owner; "" in actual state = half-made leftover */
+	char netns[DP_PATH_MAX];           /* sandbox netns file; "" in actual state (not read back) */
+	char ifname[IFNAMSIZ];             /* name inside the sandbox ("eth1") */
+	char host_ifname[IFNAMSIZ];        /* actual state only: the veth end on the bridge */
+	struct in_addr ip;                 /* address inside the gateway subnet */
+	uint8_t mac[6];                    /* MAC of the sandbox end */
+};
+
 /* A set of data-path objects: the desired state netd builds, or the actual
  * state a provider dumps. Arrays are malloc-owned and grow on add. */
 struct dp_state {
@@ -71,6 +96,10 @@ struct dp_state {
 	size_t n_fdbs, cap_fdbs;
 	struct dp_neigh *neighs;     /* unique by (vni, ip) */
 	size_t n_neighs, cap_neighs;
+	bool has_gw;                 /* gw is set */
+	struct dp_gateway gw;        /* at most one gateway */
+	struct dp_gw_ep *gw_eps;     /* gateway legs, unique by task_id and by ip */
+	size_t n_gw_eps, cap_gw_eps;
 };
 
 void dp_state_init(struct dp_state *st);
@@ -92,7 +121,18 @@ int dp_state_add_neigh(struct dp_state *st, const struct dp_neigh *n);
 int dp_state_add_remote(struct dp_state *st, uint32_t vni, struct in_addr ip,
 			const uint8_t mac[6], struct in_addr vtep);
 
+/* Sets the gateway: 0, -EEXIST when one is set already (kept), -EINVAL on
+ * an empty or unterminated bridge name, a prefix outside 1..30, or an
+ * address outside the subnet or equal to its network address. */
+int dp_state_set_gateway(struct dp_state *st, const struct dp_gateway *gw);
+/* Adds a gateway leg: 0, -EEXIST when its task id or its IP is there
+ * already (first wins), -EINVAL on an empty task id or ifname, a zero IP
+ * or MAC, or an unterminated string. Legs are kept even without a
+ * gateway; the reconcile ignores them then. */
+int dp_state_add_gw_ep(struct dp_state *st, const struct dp_gw_ep *ep);
+
 const struct dp_network *dp_state_find_network(const struct dp_state *st, uint32_t vni);
+const struct dp_gw_ep *dp_state_find_gw_ep(const struct dp_state *st, const char *task_id);
 
 /* Kernel operations. Every function returns 0 or -errno and logs the
  * reason on failure. ctx is the provider's own state. */
@@ -114,6 +154,23 @@ struct dp_ops {
 	int (*fdb_del)(void *ctx, const struct dp_fdb *f);
 	int (*neigh_add)(void *ctx, const struct dp_neigh *n);
 	int (*neigh_del)(void *ctx, const struct dp_neigh *n);
+	/* Creates the gateway bridge in the node's namespace with gw->addr/
+	 * prefixlen, up; turns IPv4 forwarding on there; installs the
+	 * masquerade of gw->subnet out of every other interface. A leftover
+	 * of the same bridge name and the NAT table are replaced. */
+	int (*gw_add)(void *ctx, const struct dp_gateway *gw);
+	/* Removes the gateway (as dumped or as desired): its legs, the bridge
+	 * and the NAT table. Forwarding is left on. Absent: 0. */
+	int (*gw_del)(void *ctx, const struct dp_gateway *gw);
+	/* Attaches a sandbox to the gateway: veth pair, ep->ifname in
+	 * ep->netns with ep->ip/gw->prefixlen, the MAC, up, and the default
+	 * route via gw->addr (replacing one already there); the host end on
+	 * the bridge, up, isolated from the other legs (Docker's
+	 * enable_icc=false: legs reach the gateway, not each other).
+	 * ep->ifname must differ from the sandbox's overlay interfaces. */
+	int (*gw_ep_attach)(void *ctx, const struct dp_gateway *gw, const struct dp_gw_ep *ep);
+	/* Removes the veth pair of ep (as dumped or as desired). Absent: 0. */
+	int (*gw_ep_detach)(void *ctx, const struct dp_gw_ep *ep);
 	void (*free)(void *ctx);
 };
 
@@ -136,7 +193,11 @@ struct dp_stats {
  * stale attachments, neighbour and FDB entries and networks (a network whose
  * gateway or subnet changed, or which is incomplete, is removed and made
  * again), then adds missing networks, attachments, FDB and neighbour entries.
- * Attachments and peers of networks not in *desired are ignored. One failed
+ * Attachments and peers of networks not in *desired are ignored. The
+ * gateway goes the same way: stale legs are detached, a gateway not desired,
+ * changed (bridge, subnet, address) or incomplete is removed with its legs
+ * (and then made again), then the gateway and missing legs are added; legs
+ * without a desired gateway are ignored. One failed
  * operation does not stop the others. Returns 0, or the first error (the
  * dump's error aborts before anything is changed). stats may be NULL. */
 int dp_reconcile(struct dp_provider *p, const struct dp_state *desired,
@@ -146,7 +207,14 @@ int dp_reconcile(struct dp_provider *p, const struct dp_state *desired,
 
 struct dp_netlink_config {
 	const char *run_dir;        /* directory of the namespace files (required) */
-	const char *prefix;         /* prefix of namespace files and temporary links, <= 6 chars ("") */
+	/* Prefix of namespace files, of every link made in the node's
+	 * namespace (temporary vxlan, gateway bridge "<prefix><bridge>",
+	 * gateway legs "<prefix>g<IP in hex>") and of the NAT table
+	 * "<prefix>swarm_gw": <= 6 chars (""). The gateway needs prefix and
+	 * bridge name to fit together in 15 chars, and both to be letters,
+	 * digits, '_', '-' or '.' starting with a letter or '_' (nft's
+	 * grammar); gw_add fails with -ENAMETOOLONG or -EINVAL otherwise. */
+	const char *prefix;
 	const char *underlay_netns; /* netns file of the node's own namespace; NULL = the caller's */
 	struct in_addr local_addr;  /* the node's data-path address (vxlan local, MTU source) */
 	uint16_t dstport;           /* VXLAN UDP port; 0 = DP_VXLAN_PORT */
@@ -164,7 +232,9 @@ int dp_netlink_ns_path(struct dp_provider *p, uint32_t vni, char *buf, size_t le
  * one text line per successful mutating operation, e.g.
  * "net_add 4242", "ep_attach 4242 task1 eth0 198.19.42.11",
  * "fdb_add 4242 02:42:c6:13:2a:0c 192.0.2.202",
- * "neigh_del 4242 198.19.42.12". */
+ * "neigh_del 4242 198.19.42.12", "gw_add br-gw 198.19.255.1/24",
+ * "gw_del br-gw", "gw_ep_attach task1 eth1 198.19.255.2",
+ * "gw_ep_detach task1 198.19.255.2". */
 int dp_fake_new(struct dp_provider **out);
 /* The fake's "kernel" state, to preload (a restart) or inspect. */
 struct dp_state *dp_fake_state(struct dp_provider *p);

@@ -74,6 +74,12 @@ static int fake_dump(void *ctx, struct dp_state *out)
 	out->n_neighs = k->n_neighs;
 	for (size_t i = 0; i < out->n_eps; i++)
 		out->eps[i].netns[0] = '\0'; /* the kernel does not tell */
+	out->has_gw = k->has_gw;
+	out->gw = k->gw;
+	out->gw_eps = fake_dup(k->gw_eps, k->n_gw_eps, sizeof(*k->gw_eps), &out->cap_gw_eps);
+	out->n_gw_eps = k->n_gw_eps;
+	for (size_t i = 0; i < out->n_gw_eps; i++)
+		out->gw_eps[i].netns[0] = '\0';
 	return 0;
 }
 
@@ -242,6 +248,83 @@ static int fake_neigh_op(struct dp_fake *f, const struct dp_neigh *n, bool add)
 static int fake_neigh_add(void *ctx, const struct dp_neigh *n) { return fake_neigh_op(ctx, n, true); }
 static int fake_neigh_del(void *ctx, const struct dp_neigh *n) { return fake_neigh_op(ctx, n, false); }
 
+static int fake_gw_add(void *ctx, const struct dp_gateway *gw)
+{
+	struct dp_fake *f = ctx;
+	char line[96], ip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &gw->addr, ip, sizeof(ip));
+	snprintf(line, sizeof(line), "gw_add %s %s/%u", gw->bridge, ip, gw->prefixlen);
+	int err = fake_should_fail(f, line);
+	if (err)
+		return err;
+	struct dp_state *k = &f->kernel;
+	if (k->has_gw)
+		return -EEXIST; /* the reconcile deletes a gateway before remaking it */
+	struct dp_gateway g = *gw;
+	g.complete = true;
+	err = dp_state_set_gateway(k, &g);
+	if (err)
+		return err;
+	fake_record(f, line);
+	return 0;
+}
+
+static int fake_gw_del(void *ctx, const struct dp_gateway *gw)
+{
+	struct dp_fake *f = ctx;
+	char line[64];
+	snprintf(line, sizeof(line), "gw_del %s", gw->bridge);
+	int err = fake_should_fail(f, line);
+	if (err)
+		return err;
+	struct dp_state *k = &f->kernel;
+	k->has_gw = false;
+	memset(&k->gw, 0, sizeof(k->gw));
+	k->n_gw_eps = 0; /* the legs go with the bridge */
+	fake_record(f, line);
+	return 0;
+}
+
+static int fake_gw_ep_attach(void *ctx, const struct dp_gateway *gw, const struct dp_gw_ep *ep)
+{
+	struct dp_fake *f = ctx;
+	char line[160], ip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &ep->ip, ip, sizeof(ip));
+	snprintf(line, sizeof(line), "gw_ep_attach %s %s %s", ep->task_id, ep->ifname, ip);
+	int err = fake_should_fail(f, line);
+	if (err)
+		return err;
+	if (!f->kernel.has_gw || strcmp(f->kernel.gw.bridge, gw->bridge) != 0)
+		return -ENOENT;
+	struct dp_gw_ep e = *ep;
+	snprintf(e.host_ifname, sizeof(e.host_ifname), "g%08x", ntohl(ep->ip.s_addr));
+	err = dp_state_add_gw_ep(&f->kernel, &e);
+	if (err)
+		return err;
+	fake_record(f, line);
+	return 0;
+}
+
+static int fake_gw_ep_detach(void *ctx, const struct dp_gw_ep *ep)
+{
+	struct dp_fake *f = ctx;
+	char line[160], ip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &ep->ip, ip, sizeof(ip));
+	snprintf(line, sizeof(line), "gw_ep_detach %s %s", ep->task_id, ip);
+	int err = fake_should_fail(f, line);
+	if (err)
+		return err;
+	struct dp_state *k = &f->kernel;
+	for (size_t i = 0; i < k->n_gw_eps; i++)
+		if (strcmp(k->gw_eps[i].task_id, ep->task_id) == 0 &&
+		    k->gw_eps[i].ip.s_addr == ep->ip.s_addr) {
+			fake_remove_at(k->gw_eps, &k->n_gw_eps, i, sizeof(*k->gw_eps));
+			break;
+		}
+	fake_record(f, line);
+	return 0;
+}
+
 static void fake_clear_lines(struct dp_fake *f)
 {
 	for (size_t i = 0; i < f->n_ops; i++)
@@ -271,6 +354,10 @@ static const struct dp_ops dp_fake_ops = {
 	.fdb_del = fake_fdb_del,
 	.neigh_add = fake_neigh_add,
 	.neigh_del = fake_neigh_del,
+	.gw_add = fake_gw_add,
+	.gw_del = fake_gw_del,
+	.gw_ep_attach = fake_gw_ep_attach,
+	.gw_ep_detach = fake_gw_ep_detach,
 	.free = fake_free,
 };
 

@@ -13,9 +13,23 @@
  *   - permanent FDB entries (MAC -> VTEP, self) and permanent neighbour
  *     entries (IP -> MAC) on vxlan0.
  *
+ * The gateway, in the node's own (underlay) namespace:
+ *   - the bridge "<prefix><bridge>" with the gateway address, up, marked by
+ *     its alias "swarm-gateway" (written right after creation, so that a
+ *     half-made bridge is found and replaced),
+ *   - IPv4 forwarding on in that namespace,
+ *   - the nftables table "ip <prefix>swarm_gw" with one postrouting nat
+ *     chain: `ip saddr SUBNET oifname != "BRIDGE" masquerade`,
+ *   - one veth end per leg, "<prefix>g<IP in hex>", on the bridge as an
+ *     isolated port (legs do not reach each other: Docker's
+ *     enable_icc=false), with the same alias as an overlay veth end,
+ *     written last; the sandbox end holds the default route via the
+ *     gateway address.
+ *
  * Namespaces: a libnl socket belongs to the namespace it was opened in, so
  * the thread enters a namespace only to open a socket (and to create one),
- * and returns at once. */
+ * to run one nftables command or to read or write one sysctl file, and
+ * returns at once. */
 #include "datapath.h"
 
 #include <arpa/inet.h>
@@ -39,6 +53,8 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/link/vxlan.h>
 #include <netlink/route/neighbour.h>
+#include <netlink/route/route.h>
+#include <nftables/libnftables.h>
 
 #include "log.h"
 #include "util.h"
@@ -47,6 +63,9 @@
 #define DPN_BRIDGE "br0"
 #define DPN_VXLAN "vxlan0"
 #define DPN_ALIAS_TAG "swarm"
+#define DPN_GW_ALIAS "swarm-gateway"
+#define DPN_GW_TABLE "swarm_gw"
+#define DPN_FORWARD "/proc/sys/net/ipv4/ip_forward"
 
 /* Provider state. */
 struct dp_nl {
@@ -465,52 +484,77 @@ static int dpn_sandbox_clear(struct nl_sock *sb, const char *name)
 	return veth ? link_del(sb, name) : -EEXIST;
 }
 
-/* Creates the pair: host end in the overlay ns on br0, peer in the sandbox. */
-static int dpn_make_veth(struct nl_sock *ov, const char *host, const struct dp_local_ep *ep,
-			int sbfd, uint32_t mtu)
+/* Creates a pair: host end in the namespace of sk on bridge br, peer
+ * ifname with mac in the sandbox sbfd; mtu 0 leaves the kernel's. */
+static int dpn_make_veth(struct nl_sock *sk, int br, const char *host, const char *ifname,
+			const uint8_t macb[6], int sbfd, uint32_t mtu)
 {
-	int br = link_ifindex(ov, DPN_BRIDGE);
-	if (br < 0)
-		return br;
 	struct rtnl_link *l = rtnl_link_veth_alloc();
 	struct rtnl_link *peer = rtnl_link_veth_get_peer(l);
-	struct nl_addr *mac = nl_addr_build(AF_LLC, ep->mac, 6);
+	struct nl_addr *mac = nl_addr_build(AF_LLC, macb, 6);
 	rtnl_link_set_name(l, host);
-	rtnl_link_set_mtu(l, mtu);
 	rtnl_link_set_master(l, br);
-	rtnl_link_set_name(peer, ep->ifname);
-	rtnl_link_set_mtu(peer, mtu);
+	rtnl_link_set_name(peer, ifname);
 	rtnl_link_set_addr(peer, mac);
 	rtnl_link_set_ns_fd(peer, sbfd);
-	int r = rtnl_link_add(ov, l, NLM_F_CREATE | NLM_F_EXCL);
+	if (mtu) {
+		rtnl_link_set_mtu(l, mtu);
+		rtnl_link_set_mtu(peer, mtu);
+	}
+	int r = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL);
 	nl_addr_put(mac);
 	rtnl_link_put(peer);
 	rtnl_link_veth_release(l);
 	return r < 0 ? dpn_errno(r) : 0;
 }
 
-static int dpn_sandbox_config(struct nl_sock *sb, const struct dp_network *net,
-			     const struct dp_local_ep *ep)
+/* Address ip/plen on ifname in the sandbox, and up. */
+static int dpn_sandbox_config(struct nl_sock *sb, const char *ifname, struct in_addr ip,
+			     uint8_t plen)
 {
-	int idx = link_ifindex(sb, ep->ifname);
+	int idx = link_ifindex(sb, ifname);
 	if (idx < 0)
 		return idx;
-	int r = addr_add(sb, idx, ep->ip, net->prefixlen);
-	return r < 0 ? r : link_up(sb, ep->ifname);
+	int r = addr_add(sb, idx, ip, plen);
+	return r < 0 ? r : link_up(sb, ifname);
+}
+
+/* What a host veth end's alias says about its sandbox end. */
+struct dpn_alias {
+	char task_id[DP_TASK_ID_MAX];
+	struct in_addr ip;
+	uint8_t mac[6];
+	char ifname[IFNAMSIZ];
+};
+
+/* Parses "swarm <task> <ip> <mac> <ifname>"; false when it is not one. */
+static bool dpn_alias_parse(const char *alias, struct dpn_alias *out)
+{
+	char task[DP_TASK_ID_MAX], ip[INET_ADDRSTRLEN], ifname[IFNAMSIZ];
+	unsigned m[6];
+	if (!alias || sscanf(alias, DPN_ALIAS_TAG " %63s %15s %x:%x:%x:%x:%x:%x %15s", task, ip,
+			     &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], ifname) != 9 ||
+	    inet_pton(AF_INET, ip, &out->ip) != 1)
+		return false;
+	snprintf(out->task_id, sizeof(out->task_id), "%s", task);
+	snprintf(out->ifname, sizeof(out->ifname), "%s", ifname);
+	for (int i = 0; i < 6; i++)
+		out->mac[i] = (uint8_t)m[i];
+	return true;
 }
 
 /* Brings the host end up and writes the alias that marks it complete. */
-static int dpn_host_commit(struct nl_sock *ov, const char *host, const struct dp_local_ep *ep)
+static int dpn_host_commit(struct nl_sock *sk, const char *host, const char *task_id,
+			   struct in_addr ipa, const uint8_t m[6], const char *ifname)
 {
 	char alias[160], ip[INET_ADDRSTRLEN];
-	const uint8_t *m = ep->mac;
-	inet_ntop(AF_INET, &ep->ip, ip, sizeof(ip));
+	inet_ntop(AF_INET, &ipa, ip, sizeof(ip));
 	snprintf(alias, sizeof(alias), DPN_ALIAS_TAG " %s %s %02x:%02x:%02x:%02x:%02x:%02x %s",
-		 ep->task_id, ip, m[0], m[1], m[2], m[3], m[4], m[5], ep->ifname);
+		 task_id, ip, m[0], m[1], m[2], m[3], m[4], m[5], ifname);
 	struct rtnl_link *c = rtnl_link_alloc();
 	rtnl_link_set_flags(c, IFF_UP);
 	rtnl_link_set_ifalias(c, alias);
-	int r = link_change(ov, host, c);
+	int r = link_change(sk, host, c);
 	rtnl_link_put(c);
 	return r;
 }
@@ -547,13 +591,14 @@ static int dpn_ep_attach(void *ctx, const struct dp_network *net, const struct d
 	if ((r = dpn_sandbox_clear(sb, ep->ifname)) < 0)
 		goto out;
 	step = "veth pair";
-	if ((r = dpn_make_veth(ov, host, ep, sbfd, mtu)) < 0)
+	int br = link_ifindex(ov, DPN_BRIDGE);
+	if ((r = br) < 0 || (r = dpn_make_veth(ov, br, host, ep->ifname, ep->mac, sbfd, mtu)) < 0)
 		goto out;
 	step = "sandbox address";
-	if ((r = dpn_sandbox_config(sb, net, ep)) < 0)
+	if ((r = dpn_sandbox_config(sb, ep->ifname, ep->ip, net->prefixlen)) < 0)
 		goto out;
 	step = "host end";
-	r = dpn_host_commit(ov, host, ep);
+	r = dpn_host_commit(ov, host, ep->task_id, ep->ip, ep->mac, ep->ifname);
 out:
 	if (r < 0) {
 		log_err("datapath, vni %u: attach of task %s (%s in %s): %s: %s", net->vni,
@@ -585,6 +630,398 @@ static int dpn_ep_detach(void *ctx, const struct dp_local_ep *ep)
 	if (r < 0)
 		log_err("datapath, vni %u: detach of task %s (%s): %s", ep->vni, ep->task_id,
 			host, strerror(-r));
+	return r;
+}
+
+/* ---- gateway ---- */
+
+/* Runs one nftables command buffer in the node's namespace. The context
+ * lives inside the namespace because its netlink socket is opened there.
+ * *out, when given, gets the command's output (malloc'd). 0, -ENOENT when
+ * nft says an object is missing, or -EIO (nft's message logged unless
+ * quiet). */
+static int dpn_nft(struct dp_nl *nl, const char *cmd, bool quiet, char **out)
+{
+	int orig = ns_self_fd();
+	if (orig < 0)
+		return orig;
+	if (setns(nl->underlay_fd, CLONE_NEWNET) < 0) {
+		int err = -errno;
+		close(orig);
+		return err;
+	}
+	int r = -ENOMEM;
+	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (nft && nft_ctx_buffer_output(nft) == 0 && nft_ctx_buffer_error(nft) == 0) {
+		r = nft_run_cmd_from_buffer(nft, cmd) == 0 ? 0 : -EIO;
+		const char *msg = nft_ctx_get_error_buffer(nft);
+		if (r < 0 && msg && strstr(msg, "No such file or directory"))
+			r = -ENOENT;
+		else if (r < 0 && !quiet)
+			log_err("datapath, nft: %s", msg ? msg : "(no message)");
+		if (r == 0 && out) {
+			const char *o = nft_ctx_get_output_buffer(nft);
+			*out = xstrdup(o ? o : "");
+		}
+	}
+	if (nft)
+		nft_ctx_free(nft);
+	ns_return(orig);
+	return r;
+}
+
+/* Reads or writes (when val) the node namespace's IPv4 forwarding switch;
+ * the file is opened inside the namespace, as /proc/sys/net follows the
+ * opener's namespace. Reading: 0 or 1, or -errno. */
+static int dpn_forwarding(struct dp_nl *nl, const char *val)
+{
+	int orig = ns_self_fd();
+	if (orig < 0)
+		return orig;
+	if (setns(nl->underlay_fd, CLONE_NEWNET) < 0) {
+		int err = -errno;
+		close(orig);
+		return err;
+	}
+	int fd = open(DPN_FORWARD, (val ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+	ns_return(orig);
+	if (fd < 0)
+		return -errno;
+	int r = 0;
+	char c = 0;
+	if (val)
+		r = write(fd, val, strlen(val)) == (ssize_t)strlen(val) ? 0 : -errno;
+	else
+		r = read(fd, &c, 1) == 1 ? c == '1' : -EIO;
+	close(fd);
+	return r;
+}
+
+/* Kernel name of the gateway bridge: "<prefix><bridge>". */
+static int dpn_gw_bridge_name(const struct dp_nl *nl, const char *bridge, char name[IFNAMSIZ])
+{
+	int n = snprintf(name, IFNAMSIZ, "%s%s", nl->prefix, bridge);
+	return n < 0 || n >= IFNAMSIZ ? -ENAMETOOLONG : 0;
+}
+
+static void dpn_gw_table(const struct dp_nl *nl, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s" DPN_GW_TABLE, nl->prefix);
+}
+
+/* Host end of a leg: "<prefix>g<IP in hex>" (prefix <= 6: fits). */
+static void dpn_gw_veth_name(const struct dp_nl *nl, struct in_addr ip, char name[IFNAMSIZ])
+{
+	snprintf(name, IFNAMSIZ, "%.6sg%08x", nl->prefix, ntohl(ip.s_addr));
+}
+
+static bool dpn_is_gw_veth_name(const struct dp_nl *nl, const char *name)
+{
+	size_t pl = strlen(nl->prefix);
+	if (strncmp(name, nl->prefix, pl) != 0 || name[pl] != 'g' || strlen(name + pl + 1) != 8)
+		return false;
+	for (const char *c = name + pl + 1; *c; c++)
+		if (!strchr("0123456789abcdef", *c))
+			return false;
+	return true;
+}
+
+/* Names that go into nft's grammar unquoted (the table) or quoted (the
+ * bridge): letters, digits, '_', '-', '.', first a letter or '_'. */
+static bool dpn_nft_word(const char *s)
+{
+	static const char first[] = "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	if (!s[0] || !strchr(first, s[0]))
+		return false;
+	for (; *s; s++)
+		if (!strchr(first, *s) && !strchr("0123456789-.", *s))
+			return false;
+	return true;
+}
+
+/* The one rule of the NAT chain, as `nft list` prints it. */
+static void dpn_gw_rule(const char *bridge, struct in_addr subnet, uint8_t plen, char *buf,
+			size_t len)
+{
+	char net[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &subnet, net, sizeof(net));
+	snprintf(buf, len, "ip saddr %s/%u oifname != \"%s\" masquerade", net, plen, bridge);
+}
+
+static bool dpn_link_is_bridge(struct rtnl_link *l)
+{
+	const char *t = rtnl_link_get_type(l);
+	return t && strcmp(t, "bridge") == 0;
+}
+
+/* Whether l is a gateway bridge of this provider: a bridge whose name
+ * carries the prefix and whose alias is the gateway mark. */
+static bool dpn_is_gw_bridge(const struct dp_nl *nl, struct rtnl_link *l)
+{
+	const char *alias = rtnl_link_get_ifalias(l);
+	return dpn_link_is_bridge(l) && alias && strcmp(alias, DPN_GW_ALIAS) == 0 &&
+	       strncmp(rtnl_link_get_name(l), nl->prefix, strlen(nl->prefix)) == 0;
+}
+
+/* Removes every gateway object of this provider in the node's namespace:
+ * leg veths (on a gateway bridge, or named like one), the gateway bridges
+ * and the bridge named name (if it is a bridge), the NAT table. Absent
+ * objects are fine; the first other error is returned. */
+static int dpn_gw_clear(struct dp_nl *nl, const char *name)
+{
+	struct nl_cache *cache;
+	int r = rtnl_link_alloc_cache(nl->under, AF_UNSPEC, &cache);
+	if (r < 0)
+		return dpn_errno(r);
+	int err = 0;
+	/* Legs first: a bridge that goes releases its ports, it does not
+	 * delete them. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+			struct rtnl_link *l = (struct rtnl_link *)o;
+			bool del;
+			if (pass == 0) {
+				struct rtnl_link *m = rtnl_link_get(cache, rtnl_link_get_master(l));
+				del = rtnl_link_is_veth(l) &&
+				      (dpn_is_gw_veth_name(nl, rtnl_link_get_name(l)) ||
+				       (m && (dpn_is_gw_bridge(nl, m) ||
+					      (name && !strcmp(rtnl_link_get_name(m), name)))));
+				rtnl_link_put(m);
+			} else {
+				del = dpn_is_gw_bridge(nl, l) ||
+				      (name && !strcmp(rtnl_link_get_name(l), name) &&
+				       dpn_link_is_bridge(l));
+			}
+			if (!del)
+				continue;
+			r = link_del(nl->under, rtnl_link_get_name(l));
+			if (r < 0 && err == 0)
+				err = r;
+		}
+	}
+	nl_cache_free(cache);
+	char table[32], cmd[96];
+	dpn_gw_table(nl, table, sizeof(table));
+	/* Declaring the table first makes the delete succeed when it is absent. */
+	snprintf(cmd, sizeof(cmd), "table ip %s\ndelete table ip %s\n", table, table);
+	r = dpn_nft_word(table) ? dpn_nft(nl, cmd, false, NULL) : 0;
+	return err ? err : r;
+}
+
+static int dpn_gw_del(void *ctx, const struct dp_gateway *gw)
+{
+	struct dp_nl *nl = ctx;
+	char name[IFNAMSIZ];
+	bool named = gw->bridge[0] && dpn_gw_bridge_name(nl, gw->bridge, name) == 0;
+	int r = dpn_gw_clear(nl, named ? name : NULL);
+	if (r < 0)
+		log_err("datapath, gateway %s: removal: %s", named ? name : "(leftover)", strerror(-r));
+	else
+		log_info("datapath, gateway %s removed", named ? name : "(leftover)");
+	return r;
+}
+
+/* The bridge: made, marked, addressed, up. */
+static int dpn_gw_make_bridge(struct dp_nl *nl, const char *name, const struct dp_gateway *gw)
+{
+	struct rtnl_link *br = rtnl_link_alloc();
+	rtnl_link_set_type(br, "bridge");
+	rtnl_link_set_name(br, name);
+	int r = rtnl_link_add(nl->under, br, NLM_F_CREATE | NLM_F_EXCL);
+	rtnl_link_put(br);
+	if (r < 0)
+		return dpn_errno(r);
+	struct rtnl_link *c = rtnl_link_alloc();
+	rtnl_link_set_ifalias(c, DPN_GW_ALIAS);
+	r = link_change(nl->under, name, c);
+	rtnl_link_put(c);
+	int idx = r < 0 ? r : link_ifindex(nl->under, name);
+	if (idx < 0)
+		return idx;
+	r = addr_add(nl->under, idx, gw->addr, gw->prefixlen);
+	return r < 0 ? r : link_up(nl->under, name);
+}
+
+/* The NAT table, replaced as a whole in one transaction. */
+static int dpn_gw_nat(struct dp_nl *nl, const char *name, const struct dp_gateway *gw)
+{
+	char table[32], rule[128], cmd[512];
+	dpn_gw_table(nl, table, sizeof(table));
+	dpn_gw_rule(name, gw->subnet, gw->prefixlen, rule, sizeof(rule));
+	snprintf(cmd, sizeof(cmd),
+		 "table ip %s\n"
+		 "delete table ip %s\n"
+		 "table ip %s {\n"
+		 "\tchain postrouting {\n"
+		 "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+		 "\t\t%s\n"
+		 "\t}\n"
+		 "}\n", table, table, table, rule);
+	return dpn_nft(nl, cmd, false, NULL);
+}
+
+static int dpn_gw_add(void *ctx, const struct dp_gateway *gw)
+{
+	struct dp_nl *nl = ctx;
+	char name[IFNAMSIZ], table[32];
+	const char *step = "name";
+	int r = dpn_gw_bridge_name(nl, gw->bridge, name);
+	dpn_gw_table(nl, table, sizeof(table));
+	if (r == 0 && (!dpn_nft_word(name) || !dpn_nft_word(table)))
+		r = -EINVAL;
+	if (r < 0) {
+		log_err("datapath, gateway bridge %s%s / table %s: unusable name: %s", nl->prefix,
+			gw->bridge, table, strerror(-r));
+		return r;
+	}
+	/* A link of that name that is not a bridge is not ours to delete. */
+	struct rtnl_link *l;
+	if (link_get(nl->under, name, &l) == 0) {
+		bool bridge = dpn_link_is_bridge(l);
+		rtnl_link_put(l);
+		if (!bridge) {
+			log_err("datapath, gateway bridge %s: a link of another kind has the name", name);
+			return -EEXIST;
+		}
+	}
+	step = "leftover";
+	if ((r = dpn_gw_clear(nl, name)) < 0)
+		goto out;
+	step = "bridge";
+	if ((r = dpn_gw_make_bridge(nl, name, gw)) < 0)
+		goto out;
+	step = "forwarding";
+	/* Written only when off: /proc/sys may be read-only where it is on. */
+	if ((r = dpn_forwarding(nl, NULL)) == 0)
+		r = dpn_forwarding(nl, "1\n");
+	if (r < 0)
+		goto out;
+	step = "nat table";
+	r = dpn_gw_nat(nl, name, gw);
+out:
+	if (r < 0) {
+		log_err("datapath, gateway %s: %s: %s", name, step, strerror(-r));
+		dpn_gw_clear(nl, name);
+		return r;
+	}
+	char ip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &gw->addr, ip, sizeof(ip));
+	log_info("datapath, gateway %s up, %s/%u, masquerade in table ip %s", name, ip,
+		 gw->prefixlen, table);
+	return 0;
+}
+
+/* Isolates bridge port ifindex: isolated ports reach the bridge's own
+ * address (and through it the outside) but not each other, which is
+ * Docker's enable_icc=false on docker_gwbridge. Built by hand: libnl 3.7
+ * has no setter for IFLA_BRPORT_ISOLATED; the kernel wants the
+ * IFLA_PROTINFO nest flagged NLA_F_NESTED. */
+static int dpn_port_isolate(struct nl_sock *sk, int ifindex)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = ifindex };
+	struct nl_msg *msg = nlmsg_alloc_simple(RTM_SETLINK, 0);
+	if (!msg)
+		return -ENOMEM;
+	struct nlattr *pi = NULL;
+	int r = nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO);
+	if (r == 0 && !(pi = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED)))
+		r = -NLE_NOMEM;
+	if (r == 0)
+		r = nla_put_u8(msg, IFLA_BRPORT_ISOLATED, 1);
+	if (r == 0) {
+		nla_nest_end(msg, pi);
+		r = nl_send_sync(sk, msg); /* frees msg */
+	} else {
+		nlmsg_free(msg);
+	}
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
+/* The sandbox's default route: via gw on ifindex, replacing one there. */
+static int dpn_default_route(struct nl_sock *sb, int ifindex, struct in_addr gw)
+{
+	static const struct in_addr any;
+	struct rtnl_route *rt = rtnl_route_alloc();
+	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+	struct nl_addr *dst = nl_addr_build(AF_INET, &any, 4);
+	struct nl_addr *via = nl_addr_build(AF_INET, &gw, 4);
+	nl_addr_set_prefixlen(dst, 0);
+	rtnl_route_set_family(rt, AF_INET);
+	rtnl_route_set_table(rt, RT_TABLE_MAIN);
+	rtnl_route_set_scope(rt, RT_SCOPE_UNIVERSE);
+	rtnl_route_set_protocol(rt, RTPROT_STATIC);
+	rtnl_route_set_dst(rt, dst);
+	rtnl_route_nh_set_ifindex(nh, ifindex);
+	rtnl_route_nh_set_gateway(nh, via);
+	rtnl_route_add_nexthop(rt, nh); /* rt owns nh now */
+	int r = rtnl_route_add(sb, rt, NLM_F_CREATE | NLM_F_REPLACE);
+	nl_addr_put(dst);
+	nl_addr_put(via);
+	rtnl_route_put(rt);
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
+static int dpn_gw_ep_attach(void *ctx, const struct dp_gateway *gw, const struct dp_gw_ep *ep)
+{
+	struct dp_nl *nl = ctx;
+	struct nl_sock *sb = NULL;
+	char bridge[IFNAMSIZ], host[IFNAMSIZ];
+	int sbfd = open(ep->netns, O_RDONLY | O_CLOEXEC);
+	int r = sbfd < 0 ? -errno : dpn_open_in(sbfd, &sb);
+	const char *step = "sandbox netns";
+	dpn_gw_veth_name(nl, ep->ip, host);
+	if (r < 0)
+		goto out;
+	step = "gateway bridge";
+	int br = 0;
+	if ((r = dpn_gw_bridge_name(nl, gw->bridge, bridge)) < 0 ||
+	    (r = br = link_ifindex(nl->under, bridge)) < 0)
+		goto out;
+	link_del(nl->under, host);
+	step = "leftover in sandbox";
+	if ((r = dpn_sandbox_clear(sb, ep->ifname)) < 0)
+		goto out;
+	step = "veth pair";
+	if ((r = dpn_make_veth(nl->under, br, host, ep->ifname, ep->mac, sbfd, 0)) < 0)
+		goto out;
+	step = "port isolation";
+	int hidx = link_ifindex(nl->under, host);
+	if ((r = hidx) < 0 || (r = dpn_port_isolate(nl->under, hidx)) < 0)
+		goto out;
+	step = "sandbox address";
+	if ((r = dpn_sandbox_config(sb, ep->ifname, ep->ip, gw->prefixlen)) < 0)
+		goto out;
+	step = "default route";
+	int idx = link_ifindex(sb, ep->ifname);
+	if ((r = idx) < 0 || (r = dpn_default_route(sb, idx, gw->addr)) < 0)
+		goto out;
+	step = "host end";
+	r = dpn_host_commit(nl->under, host, ep->task_id, ep->ip, ep->mac, ep->ifname);
+out:
+	if (r < 0) {
+		log_err("datapath, gateway: attach of task %s (%s in %s): %s: %s", ep->task_id,
+			ep->ifname, ep->netns, step, strerror(-r));
+		if (sb)
+			link_del(nl->under, host);
+	}
+	if (sbfd >= 0)
+		close(sbfd);
+	nl_socket_free(sb);
+	return r;
+}
+
+static int dpn_gw_ep_detach(void *ctx, const struct dp_gw_ep *ep)
+{
+	struct dp_nl *nl = ctx;
+	char host[IFNAMSIZ];
+	if (ep->host_ifname[0])
+		snprintf(host, sizeof(host), "%s", ep->host_ifname);
+	else
+		dpn_gw_veth_name(nl, ep->ip, host);
+	int r = link_del(nl->under, host);
+	if (r < 0)
+		log_err("datapath, gateway: detach of task %s (%s): %s", ep->task_id, host,
+			strerror(-r));
 	return r;
 }
 
@@ -703,25 +1140,33 @@ static void dpn_copy_mac(struct nl_addr *a, uint8_t mac[6])
 		memcpy(mac, nl_addr_get_binary_addr(a), 6);
 }
 
-/* Gateway and prefix from br0's IPv4 address. */
-static void dpn_dump_bridge_addr(struct nl_sock *ov, int br, struct dp_network *net)
+/* The first IPv4 address of link ifindex (as seen through sock): address,
+ * prefix length and the subnet they make. Untouched when it has none. */
+static void dpn_dump_ipv4(struct nl_sock *sock, int ifindex, struct in_addr *addr,
+			  uint8_t *prefixlen, struct in_addr *subnet)
 {
 	struct nl_cache *cache;
-	if (rtnl_addr_alloc_cache(ov, &cache) < 0)
+	if (rtnl_addr_alloc_cache(sock, &cache) < 0)
 		return;
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
 		struct nl_addr *l = rtnl_addr_get_local(a);
-		if (rtnl_addr_get_ifindex(a) != br || rtnl_addr_get_family(a) != AF_INET ||
+		if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != AF_INET ||
 		    !l || nl_addr_get_len(l) != 4)
 			continue;
-		memcpy(&net->gateway, nl_addr_get_binary_addr(l), 4);
-		net->prefixlen = rtnl_addr_get_prefixlen(a);
-		uint32_t mask = net->prefixlen ? htonl(~0u << (32 - net->prefixlen)) : 0;
-		net->subnet.s_addr = net->gateway.s_addr & mask;
+		memcpy(addr, nl_addr_get_binary_addr(l), 4);
+		*prefixlen = rtnl_addr_get_prefixlen(a);
+		uint32_t mask = *prefixlen ? htonl(~0u << (32 - *prefixlen)) : 0;
+		subnet->s_addr = addr->s_addr & mask;
 		break;
 	}
 	nl_cache_free(cache);
+}
+
+/* Gateway and prefix from br0's IPv4 address. */
+static void dpn_dump_bridge_addr(struct nl_sock *ov, int br, struct dp_network *net)
+{
+	dpn_dump_ipv4(ov, br, &net->gateway, &net->prefixlen, &net->subnet);
 }
 
 /* Whether vxlan0 is what net_add makes: our VNI, local address and port,
@@ -745,17 +1190,13 @@ static bool dpn_vxlan_right(const struct dp_nl *nl, struct rtnl_link *vx, uint32
 static void dpn_dump_veth(struct rtnl_link *l, uint32_t vni, struct dp_state *st)
 {
 	struct dp_local_ep ep = { .vni = vni };
-	const char *alias = rtnl_link_get_ifalias(l);
-	char task[DP_TASK_ID_MAX], ip[INET_ADDRSTRLEN], ifname[IFNAMSIZ];
-	unsigned m[6];
+	struct dpn_alias al;
 	snprintf(ep.host_ifname, sizeof(ep.host_ifname), "%s", rtnl_link_get_name(l));
-	if (alias && sscanf(alias, DPN_ALIAS_TAG " %63s %15s %x:%x:%x:%x:%x:%x %15s", task, ip,
-			    &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], ifname) == 9 &&
-	    inet_pton(AF_INET, ip, &ep.ip) == 1) {
-		snprintf(ep.task_id, sizeof(ep.task_id), "%s", task);
-		snprintf(ep.ifname, sizeof(ep.ifname), "%s", ifname);
-		for (int i = 0; i < 6; i++)
-			ep.mac[i] = (uint8_t)m[i];
+	if (dpn_alias_parse(rtnl_link_get_ifalias(l), &al)) {
+		snprintf(ep.task_id, sizeof(ep.task_id), "%s", al.task_id);
+		snprintf(ep.ifname, sizeof(ep.ifname), "%s", al.ifname);
+		ep.ip = al.ip;
+		memcpy(ep.mac, al.mac, 6);
 	}
 	/* dp_state_add_local wants a task id and ifname; leftovers bypass it. */
 	if (ep.task_id[0] && dp_state_add_local(st, &ep) == 0)
@@ -872,6 +1313,85 @@ out:
 	return r;
 }
 
+/* The gateway legs: veths on the gateway bridge gw_idx (0: none) or named
+ * like a leg. Only a complete leg on the bridge has a task id; the rest are
+ * leftovers for the reconcile to remove. */
+static void dpn_dump_gw_eps(const struct dp_nl *nl, struct nl_cache *links, int gw_idx,
+			    struct dp_state *st)
+{
+	for (struct nl_object *o = nl_cache_get_first(links); o; o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		bool on_gw = gw_idx && rtnl_link_get_master(l) == gw_idx;
+		if (!rtnl_link_is_veth(l) || (!on_gw && !dpn_is_gw_veth_name(nl, rtnl_link_get_name(l))))
+			continue;
+		struct dp_gw_ep ep = { .task_id = "" };
+		struct dpn_alias al;
+		snprintf(ep.host_ifname, sizeof(ep.host_ifname), "%s", rtnl_link_get_name(l));
+		if (on_gw && dpn_alias_parse(rtnl_link_get_ifalias(l), &al)) {
+			snprintf(ep.task_id, sizeof(ep.task_id), "%s", al.task_id);
+			snprintf(ep.ifname, sizeof(ep.ifname), "%s", al.ifname);
+			ep.ip = al.ip;
+			memcpy(ep.mac, al.mac, 6);
+			if (dp_state_add_gw_ep(st, &ep) == 0)
+				continue;
+			ep.task_id[0] = '\0';
+		}
+		/* Leftovers bypass dp_state_add_gw_ep, which wants a task id. */
+		st->gw_eps = xrealloc(st->gw_eps, (st->n_gw_eps + 1) * sizeof(*st->gw_eps));
+		st->cap_gw_eps = st->n_gw_eps + 1;
+		st->gw_eps[st->n_gw_eps++] = ep;
+	}
+}
+
+/* IPv4 address and prefix of link ifindex in the node's namespace. */
+static void dpn_dump_gw_addr(struct dp_nl *nl, int ifindex, struct dp_gateway *gw)
+{
+	dpn_dump_ipv4(nl->under, ifindex, &gw->addr, &gw->prefixlen, &gw->subnet);
+}
+
+/* The gateway in the node's namespace: present when a gateway bridge or
+ * the NAT table is there; complete when there is exactly one bridge, up,
+ * with an address, forwarding is on and the table holds the masquerade of
+ * that bridge's subnet. A table without a bridge shows as a gateway with
+ * no bridge name, for the reconcile to remove. */
+static int dpn_dump_gw(struct dp_nl *nl, struct dp_state *st)
+{
+	struct nl_cache *links;
+	int r = rtnl_link_alloc_cache(nl->under, AF_UNSPEC, &links);
+	if (r < 0)
+		return dpn_errno(r);
+	struct dp_gateway gw = { .complete = false };
+	struct rtnl_link *br = NULL;
+	int nbr = 0;
+	for (struct nl_object *o = nl_cache_get_first(links); o; o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		if (dpn_is_gw_bridge(nl, l) && nbr++ == 0)
+			br = l;
+	}
+	char table[32], cmd[64], *listing = NULL;
+	dpn_gw_table(nl, table, sizeof(table));
+	snprintf(cmd, sizeof(cmd), "list table ip %s", table);
+	bool has_table = dpn_nft_word(table) && dpn_nft(nl, cmd, true, &listing) == 0;
+	if (br) {
+		const char *name = rtnl_link_get_name(br);
+		snprintf(gw.bridge, sizeof(gw.bridge), "%s", name + strlen(nl->prefix));
+		dpn_dump_gw_addr(nl, rtnl_link_get_ifindex(br), &gw);
+		char rule[128];
+		dpn_gw_rule(name, gw.subnet, gw.prefixlen, rule, sizeof(rule));
+		gw.complete = nbr == 1 && gw.bridge[0] && gw.addr.s_addr &&
+			      (rtnl_link_get_flags(br) & IFF_UP) && has_table &&
+			      strstr(listing, rule) && dpn_forwarding(nl, NULL) == 1;
+	}
+	if (br || has_table) {
+		st->gw = gw;
+		st->has_gw = true;
+	}
+	dpn_dump_gw_eps(nl, links, br ? rtnl_link_get_ifindex(br) : 0, st);
+	free(listing);
+	nl_cache_free(links);
+	return 0;
+}
+
 /* VNI from a namespace file name "<prefix>ov-<vni>"; 0 when not ours. */
 static uint32_t dpn_parse_ns_name(const struct dp_nl *nl, const char *name)
 {
@@ -914,6 +1434,8 @@ static int dpn_dump(void *ctx, struct dp_state *st)
 		}
 	}
 	closedir(d);
+	if (err == 0 && (err = dpn_dump_gw(nl, st)) < 0)
+		log_err("datapath, gateway: dump: %s", strerror(-err));
 	return err;
 }
 
@@ -941,6 +1463,10 @@ static const struct dp_ops dp_netlink_ops = {
 	.fdb_del = dpn_fdb_del,
 	.neigh_add = dpn_neigh_add,
 	.neigh_del = dpn_neigh_del,
+	.gw_add = dpn_gw_add,
+	.gw_del = dpn_gw_del,
+	.gw_ep_attach = dpn_gw_ep_attach,
+	.gw_ep_detach = dpn_gw_ep_detach,
 	.free = dpn_free,
 };
 

@@ -1,7 +1,7 @@
 /* Reconcile of the overlay data path against the fake provider: networks,
- * local attachments and remote peers come and go; a second run does
- * nothing; a restart over pre-existing state adds no duplicates and removes
- * what is stale. */
+ * local attachments, remote peers, the gateway bridge and its legs come and
+ * go; a second run does nothing; a restart over pre-existing state adds no
+ * duplicates and removes what is stale. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "netd/datapath.h"
@@ -337,6 +338,299 @@ static void test_failures(void **unused)
 	dp_provider_free(p);
 }
 
+/* ---- gateway ---- */
+
+static struct dp_gateway mkgw(const char *bridge, const char *subnet, uint8_t plen,
+			      const char *addr)
+{
+	struct dp_gateway g = { .prefixlen = plen };
+	snprintf(g.bridge, sizeof(g.bridge), "%s", bridge);
+	g.subnet = ip4(subnet);
+	g.addr = ip4(addr);
+	return g;
+}
+
+static void add_gw_ep(struct dp_state *st, const char *task, const char *ip, const char *ifname)
+{
+	struct dp_gw_ep ep = { .ip = ip4(ip) };
+	snprintf(ep.task_id, sizeof(ep.task_id), "%s", task);
+	snprintf(ep.netns, sizeof(ep.netns), "/run/test/netns/%s", task);
+	snprintf(ep.ifname, sizeof(ep.ifname), "%s", ifname);
+	mac_for(ep.ip, ep.mac);
+	assert_int_equal(dp_state_add_gw_ep(st, &ep), 0);
+}
+
+/* desired: the overlay base state, plus the gateway with legs for task1
+ * (which is also on the overlay) and task2. */
+static void gw_state(struct dp_state *st, const char *subnet, const char *addr,
+		     const char *ip1, const char *ip2)
+{
+	base_state(st);
+	struct dp_gateway g = mkgw("br-gw", subnet, 24, addr);
+	assert_int_equal(dp_state_set_gateway(st, &g), 0);
+	add_gw_ep(st, "task1", ip1, "eth1");
+	if (ip2)
+		add_gw_ep(st, "task2", ip2, "eth0");
+}
+
+static void test_gw_keys(void **unused)
+{
+	(void)unused;
+	struct dp_state st;
+	dp_state_init(&st);
+	struct dp_gateway g = mkgw("br-gw", "198.19.255.0", 24, "198.19.255.1");
+	struct dp_gateway bad = g;
+	bad.prefixlen = 31;
+	assert_int_equal(dp_state_set_gateway(&st, &bad), -EINVAL);
+	bad = mkgw("br-gw", "198.19.255.0", 24, "198.19.254.1"); /* outside */
+	assert_int_equal(dp_state_set_gateway(&st, &bad), -EINVAL);
+	bad = mkgw("br-gw", "198.19.255.0", 24, "198.19.255.0"); /* network address */
+	assert_int_equal(dp_state_set_gateway(&st, &bad), -EINVAL);
+	bad = mkgw("", "198.19.255.0", 24, "198.19.255.1");
+	assert_int_equal(dp_state_set_gateway(&st, &bad), -EINVAL);
+	assert_false(st.has_gw);
+	/* Host bits in the subnet are dropped. */
+	struct dp_gateway g2 = mkgw("br-gw", "198.19.255.7", 24, "198.19.255.1");
+	assert_int_equal(dp_state_set_gateway(&st, &g2), 0);
+	assert_int_equal(st.gw.subnet.s_addr, ip4("198.19.255.0").s_addr);
+	assert_int_equal(dp_state_set_gateway(&st, &g), -EEXIST);
+
+	add_gw_ep(&st, "task1", "198.19.255.2", "eth1");
+	struct dp_gw_ep ep = st.gw_eps[0];
+	assert_int_equal(dp_state_add_gw_ep(&st, &ep), -EEXIST);  /* same task */
+	snprintf(ep.task_id, sizeof(ep.task_id), "task9");
+	assert_int_equal(dp_state_add_gw_ep(&st, &ep), -EEXIST);  /* same IP */
+	ep.ip = ip4("198.19.255.9");
+	ep.ifname[0] = '\0';
+	assert_int_equal(dp_state_add_gw_ep(&st, &ep), -EINVAL);
+	snprintf(ep.ifname, sizeof(ep.ifname), "eth1");
+	ep.task_id[0] = '\0';
+	assert_int_equal(dp_state_add_gw_ep(&st, &ep), -EINVAL);
+	snprintf(ep.task_id, sizeof(ep.task_id), "task9");
+	memset(ep.mac, 0, 6);
+	assert_int_equal(dp_state_add_gw_ep(&st, &ep), -EINVAL);
+	mac_for(ep.ip, ep.mac);
+	assert_int_equal(dp_state_add_gw_ep(&st, &ep), 0);
+	assert_non_null(dp_state_find_gw_ep(&st, "task9"));
+	assert_null(dp_state_find_gw_ep(&st, "task8"));
+	dp_state_clear(&st);
+	assert_false(st.has_gw);
+	assert_int_equal(st.n_gw_eps, 0);
+}
+
+static void test_gw_add_idempotent_remove(void **unused)
+{
+	(void)unused;
+	struct dp_provider *p;
+	struct dp_state want;
+	struct dp_stats stats;
+	assert_int_equal(dp_fake_new(&p), 0);
+	gw_state(&want, "198.19.255.0", "198.19.255.1", "198.19.255.2", "198.19.255.3");
+
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	print_ops(p);
+	assert_int_equal(stats.applied, 9); /* 6 overlay + gateway + 2 legs */
+	assert_int_equal(stats.failed, 0);
+	assert_true(has_op(p, "gw_add br-gw 198.19.255.1/24"));
+	assert_true(has_op(p, "gw_ep_attach task1 eth1 198.19.255.2"));
+	assert_true(has_op(p, "gw_ep_attach task2 eth0 198.19.255.3"));
+	/* The gateway comes before its legs. */
+	assert_string_equal(dp_fake_op(p, 6), "gw_add br-gw 198.19.255.1/24");
+	assert_true(dp_fake_state(p)->has_gw);
+	assert_int_equal(dp_fake_state(p)->n_gw_eps, 2);
+
+	for (int i = 0; i < 2; i++) {
+		dp_fake_clear_ops(p);
+		assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+		assert_int_equal(dp_fake_nops(p), 0);
+		assert_int_equal(stats.applied, 0);
+	}
+
+	/* task2 stops; task1's leg moves to another address. */
+	dp_state_clear(&want);
+	gw_state(&want, "198.19.255.0", "198.19.255.1", "198.19.255.4", NULL);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	print_ops(p);
+	assert_int_equal(dp_fake_nops(p), 3);
+	assert_true(has_op(p, "gw_ep_detach task2 198.19.255.3"));
+	assert_true(has_op(p, "gw_ep_detach task1 198.19.255.2"));
+	assert_string_equal(dp_fake_op(p, 2), "gw_ep_attach task1 eth1 198.19.255.4");
+	assert_int_equal(dp_fake_count(p, "gw_add"), 0);
+
+	/* The gateway goes, the overlay stays: one gw_del takes the legs. */
+	dp_state_clear(&want);
+	base_state(&want);
+	add_gw_ep(&want, "task1", "198.19.255.4", "eth1"); /* no gateway: ignored */
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	print_ops(p);
+	assert_int_equal(dp_fake_nops(p), 1);
+	assert_string_equal(dp_fake_op(p, 0), "gw_del br-gw");
+	assert_false(dp_fake_state(p)->has_gw);
+	assert_int_equal(dp_fake_state(p)->n_gw_eps, 0);
+	assert_int_equal(dp_fake_state(p)->n_nets, 1);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_int_equal(dp_fake_nops(p), 0);
+	dp_state_clear(&want);
+	dp_provider_free(p);
+}
+
+static void test_gw_changed(void **unused)
+{
+	(void)unused;
+	struct dp_provider *p;
+	struct dp_state want;
+	assert_int_equal(dp_fake_new(&p), 0);
+	gw_state(&want, "198.19.255.0", "198.19.255.1", "198.19.255.2", "198.19.255.3");
+	assert_int_equal(dp_reconcile(p, &want, NULL), 0);
+
+	/* A new subnet: the gateway is remade and both legs re-attached; the
+	 * overlay is left alone. */
+	dp_state_clear(&want);
+	gw_state(&want, "198.19.254.0", "198.19.254.1", "198.19.254.2", "198.19.254.3");
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, NULL), 0);
+	print_ops(p);
+	assert_int_equal(dp_fake_nops(p), 4);
+	assert_string_equal(dp_fake_op(p, 0), "gw_del br-gw");
+	assert_string_equal(dp_fake_op(p, 1), "gw_add br-gw 198.19.254.1/24");
+	assert_true(has_op(p, "gw_ep_attach task1 eth1 198.19.254.2"));
+	assert_true(has_op(p, "gw_ep_attach task2 eth0 198.19.254.3"));
+	assert_int_equal(dp_fake_count(p, "gw_ep_detach"), 0); /* they went with the bridge */
+	assert_int_equal(dp_fake_state(p)->n_gw_eps, 2);
+
+	/* Another gateway address in the same subnet, and another bridge
+	 * name: remade each time. */
+	struct dp_gateway g = mkgw("br-gw", "198.19.254.0", 24, "198.19.254.254");
+	dp_state_clear(&want);
+	base_state(&want);
+	dp_state_set_gateway(&want, &g);
+	add_gw_ep(&want, "task1", "198.19.254.2", "eth1");
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, NULL), 0);
+	print_ops(p);
+	assert_int_equal(dp_fake_nops(p), 3);
+	assert_string_equal(dp_fake_op(p, 1), "gw_add br-gw 198.19.254.254/24");
+	snprintf(want.gw.bridge, sizeof(want.gw.bridge), "gwbridge");
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, NULL), 0);
+	assert_int_equal(dp_fake_nops(p), 3);
+	assert_string_equal(dp_fake_op(p, 0), "gw_del br-gw");
+	assert_string_equal(dp_fake_op(p, 1), "gw_add gwbridge 198.19.254.254/24");
+
+	/* An incomplete gateway (say its NAT table was flushed) is remade. */
+	dp_fake_state(p)->gw.complete = false;
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, NULL), 0);
+	assert_int_equal(dp_fake_nops(p), 3);
+	assert_string_equal(dp_fake_op(p, 0), "gw_del gwbridge");
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, NULL), 0);
+	assert_int_equal(dp_fake_nops(p), 0);
+	dp_state_clear(&want);
+	dp_provider_free(p);
+}
+
+/* Appends a leg to the fake kernel as a dump would show a half-made one. */
+static void kernel_leftover_leg(struct dp_state *k, const char *host, const char *ip)
+{
+	k->gw_eps = realloc(k->gw_eps, (k->n_gw_eps + 1) * sizeof(*k->gw_eps));
+	assert_non_null(k->gw_eps);
+	struct dp_gw_ep e = { .ip = ip4(ip) };
+	snprintf(e.host_ifname, sizeof(e.host_ifname), "%s", host);
+	k->gw_eps[k->n_gw_eps++] = e;
+	k->cap_gw_eps = k->n_gw_eps;
+}
+
+static void test_gw_restart(void **unused)
+{
+	(void)unused;
+	struct dp_provider *p;
+	struct dp_state want;
+	struct dp_stats stats;
+	assert_int_equal(dp_fake_new(&p), 0);
+	gw_state(&want, "198.19.255.0", "198.19.255.1", "198.19.255.2", "198.19.255.3");
+	assert_int_equal(dp_reconcile(p, &want, NULL), 0);
+
+	/* netd restarts: a new provider over the kernel as the last run left
+	 * it (as a dump shows it), plus a leg of a task that stopped
+	 * meanwhile and a half-made leg. */
+	struct dp_provider *old = p;
+	assert_int_equal(dp_fake_new(&p), 0);
+	struct dp_state *k = dp_fake_state(p);
+	assert_int_equal(old->ops->dump(old->ctx, k), 0);
+	dp_provider_free(old);
+	assert_true(k->has_gw && k->gw.complete);
+	assert_int_equal(k->n_gw_eps, 2);
+	struct dp_gw_ep gone = k->gw_eps[0];
+	snprintf(gone.task_id, sizeof(gone.task_id), "gone");
+	gone.ip = ip4("198.19.255.50");
+	assert_int_equal(dp_state_add_gw_ep(k, &gone), 0);
+	kernel_leftover_leg(k, "gc613ff33", "198.19.255.51");
+
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	print_ops(p);
+	assert_int_equal(stats.applied, 2);
+	assert_true(has_op(p, "gw_ep_detach gone 198.19.255.50"));
+	assert_true(has_op(p, "gw_ep_detach  198.19.255.51"));
+	assert_int_equal(dp_fake_count(p, "gw_add"), 0);
+	assert_int_equal(dp_fake_count(p, "gw_ep_attach"), 0);
+	assert_int_equal(k->n_gw_eps, 2);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_int_equal(dp_fake_nops(p), 0);
+
+	/* Leftover legs without any gateway are detached one by one. */
+	struct dp_state none;
+	dp_state_init(&none);
+	assert_int_equal(dp_reconcile(p, &none, NULL), 0);
+	kernel_leftover_leg(k, "gc613ff34", "198.19.255.52");
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &none, NULL), 0);
+	assert_int_equal(dp_fake_nops(p), 1);
+	assert_string_equal(dp_fake_op(p, 0), "gw_ep_detach  198.19.255.52");
+	dp_state_clear(&want);
+	dp_provider_free(p);
+}
+
+static void test_gw_failures(void **unused)
+{
+	(void)unused;
+	struct dp_provider *p;
+	struct dp_state want;
+	struct dp_stats stats;
+	assert_int_equal(dp_fake_new(&p), 0);
+	gw_state(&want, "198.19.255.0", "198.19.255.1", "198.19.255.2", "198.19.255.3");
+
+	/* A failed gateway skips its legs, not the overlay; next run completes. */
+	dp_fake_fail(p, "gw_add", -EPERM);
+	assert_int_equal(dp_reconcile(p, &want, &stats), -EPERM);
+	assert_int_equal(stats.failed, 1);
+	assert_int_equal(stats.applied, 6);
+	assert_int_equal(dp_fake_count(p, "gw_ep_attach"), 0);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_int_equal(stats.applied, 3);
+
+	/* One failed leg does not stop the other, and is retried. */
+	dp_state_clear(&want);
+	gw_state(&want, "198.19.255.0", "198.19.255.1", "198.19.255.4", "198.19.255.5");
+	dp_fake_fail(p, "gw_ep_attach task1", -EBUSY);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), -EBUSY);
+	assert_int_equal(stats.failed, 1);
+	assert_int_equal(stats.applied, 3); /* two detaches, task2's attach */
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_int_equal(dp_fake_nops(p), 1);
+	assert_string_equal(dp_fake_op(p, 0), "gw_ep_attach task1 eth1 198.19.255.4");
+	dp_state_clear(&want);
+	dp_provider_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +640,11 @@ int main(void)
 		cmocka_unit_test(test_endpoints_and_networks),
 		cmocka_unit_test(test_restart_preexisting),
 		cmocka_unit_test(test_failures),
+		cmocka_unit_test(test_gw_keys),
+		cmocka_unit_test(test_gw_add_idempotent_remove),
+		cmocka_unit_test(test_gw_changed),
+		cmocka_unit_test(test_gw_restart),
+		cmocka_unit_test(test_gw_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

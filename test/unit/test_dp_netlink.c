@@ -5,9 +5,20 @@
  * and each has the other's container as a remote peer. Checks: ping over
  * VXLAN, MTU = underlay - 50, removing the peer entries breaks the ping,
  * repeated reconciles add no duplicate FDB entries, a restarted provider
- * changes nothing and removes a stale entry. Every namespace, link and file
- * is made by the test (names start with "dpt-") and removed in teardown.
- * Needs root; exits 77 with a reason otherwise. */
+ * changes nothing and removes a stale entry.
+ *
+ * The gateway: node A gets the gateway bridge (198.19.255.1/24) and
+ * container A a leg (eth1, 198.19.255.2) with its default route; an
+ * "outside" namespace hangs off node A on 198.51.100.0/24 (node A .1, outside
+ * .2) with no route back to 198.19.255.0/24, so container A's ping to it
+ * gets an answer only through node A's masquerade (also checked in node A's
+ * conntrack table, and by removing the NAT table by hand). A restarted
+ * provider finds the gateway complete, changes nothing, and removes a
+ * half-made leg.
+ *
+ * Every namespace, link, file and nftables table is made by the test (names
+ * start with "dpt-"), inside namespaces the test made, and removed in
+ * teardown. Needs root; exits 77 with a reason otherwise. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -31,21 +42,29 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/link/vxlan.h>
+#include <nftables/libnftables.h>
 
 #include "netd/datapath.h"
 #include "util.h"
 
 #define VNI 4242
+#define GW_BRIDGE "dpt-br-gw"       /* prefix "dpt-" + "br-gw" */
+#define GW_TABLE "dpt-swarm_gw"
+#define GW_LEG "dpt-gc613ff02"      /* host end of 198.19.255.2 */
+#define NFT "/usr/sbin/nft"
+#define CONNTRACK "/usr/sbin/conntrack"
 
 /* Everything the test made, for teardown. */
 struct fixture {
 	char dir[64];            /* mkdtemp root */
 	char ns_a[128], ns_b[128];   /* node namespaces */
 	char ct_a[128], ct_b[128];   /* container namespaces */
+	char out[128];               /* outside namespace behind node A */
 	char run_a[128], run_b[128]; /* provider run dirs */
 	struct dp_provider *pa, *pb;
 	const char *ping;        /* ping binary */
 	bool ping_busybox;       /* run it as "busybox ping" */
+	const char *no_gw;       /* why the gateway tests cannot run, or NULL */
 };
 
 static struct fixture fx;
@@ -146,6 +165,32 @@ static int make_underlay(void)
 	return r;
 }
 
+/* Outside: veth dpt-o0 in node A (198.51.100.1/24), dpt-o1 in the outside
+ * namespace (198.51.100.2/24); the outside has no other route. */
+static int make_outside(void)
+{
+	struct nl_sock *a = sock_in(fx.ns_a), *o = sock_in(fx.out);
+	int ofd = open(fx.out, O_RDONLY | O_CLOEXEC);
+	struct rtnl_link *l = rtnl_link_veth_alloc();
+	struct rtnl_link *peer = rtnl_link_veth_get_peer(l);
+	rtnl_link_set_name(l, "dpt-o0");
+	rtnl_link_set_name(peer, "dpt-o1");
+	rtnl_link_set_ns_fd(peer, ofd);
+	int r = rtnl_link_add(a, l, NLM_F_CREATE | NLM_F_EXCL);
+	rtnl_link_put(peer);
+	rtnl_link_veth_release(l);
+	close(ofd);
+	if (r == 0)
+		r = link_up_addr(a, "dpt-o0", "198.51.100.1/24");
+	if (r == 0)
+		r = link_up_addr(o, "dpt-o1", "198.51.100.2/24");
+	if (r < 0)
+		fprintf(stderr, "outside: %s\n", nl_geterror(r));
+	nl_socket_free(a);
+	nl_socket_free(o);
+	return r;
+}
+
 static uint32_t link_mtu(const char *nspath, const char *name)
 {
 	struct nl_sock *sk = sock_in(nspath);
@@ -196,12 +241,26 @@ static int run_in(const char *nspath, char *const argv[], const char *match, int
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* 0 when one ping from namespace ns to ip gets an answer. */
+static int ping_from(const char *ns, const char *ip, const char *wait)
+{
+	char *bb[] = { (char *)fx.ping, "ping", "-c1", "-W", (char *)wait, (char *)ip, NULL };
+	char *pl[] = { (char *)fx.ping, "-c1", "-W", (char *)wait, (char *)ip, NULL };
+	return run_in(ns, fx.ping_busybox ? bb : pl, NULL, NULL);
+}
+
 /* 0 when one ping from container A to container B's overlay IP gets an answer. */
 static int ping_b_from_a(void)
 {
-	char *bb[] = { (char *)fx.ping, "ping", "-c1", "-W2", "198.19.42.12", NULL };
-	char *pl[] = { (char *)fx.ping, "-c1", "-W2", "198.19.42.12", NULL };
-	return run_in(fx.ct_a, fx.ping_busybox ? bb : pl, NULL, NULL);
+	return ping_from(fx.ct_a, "198.19.42.12", "2");
+}
+
+/* Number of output lines of argv run in ns that contain match; -1 when
+ * the command fails. */
+static int count_in(const char *ns, char *const argv[], const char *match)
+{
+	int n = 0;
+	return run_in(ns, argv, match, &n) == 0 ? n : -1;
 }
 
 /* Number of FDB entries with a dst on vxlan0 in node A's overlay namespace,
@@ -261,6 +320,21 @@ static void desired_a(struct dp_state *st, bool with_peer)
 		"192.0.2.202");
 }
 
+/* desired_a with the gateway and container A's leg on it. */
+static void desired_a_gw(struct dp_state *st)
+{
+	desired_a(st, true);
+	struct dp_gateway g = { .bridge = "br-gw", .prefixlen = 24 };
+	g.subnet = ip4("198.19.255.0");
+	g.addr = ip4("198.19.255.1");
+	assert_int_equal(dp_state_set_gateway(st, &g), 0);
+	struct dp_gw_ep ep = { .task_id = "dpt-task-a", .ifname = "eth1" };
+	snprintf(ep.netns, sizeof(ep.netns), "%s", fx.ct_a);
+	ep.ip = ip4("198.19.255.2");
+	mac_for(ep.ip, ep.mac);
+	assert_int_equal(dp_state_add_gw_ep(st, &ep), 0);
+}
+
 static void desired_b(struct dp_state *st)
 {
 	desired(st, "dpt-task-b", fx.ct_b, "198.19.42.12", "198.19.42.11", "192.0.2.201");
@@ -292,6 +366,7 @@ static int teardown(void **unused)
 	fx.pa = fx.pb = NULL;
 	drop_netns(fx.ct_a);
 	drop_netns(fx.ct_b);
+	drop_netns(fx.out);
 	drop_netns(fx.ns_a); /* takes the underlay veth pair with it */
 	drop_netns(fx.ns_b);
 	if (fx.dir[0])
@@ -309,14 +384,15 @@ static int setup(void **unused)
 	snprintf(fx.ns_b, sizeof(fx.ns_b), "%s/dpt-node-b", fx.dir);
 	snprintf(fx.ct_a, sizeof(fx.ct_a), "%s/dpt-ct-a", fx.dir);
 	snprintf(fx.ct_b, sizeof(fx.ct_b), "%s/dpt-ct-b", fx.dir);
+	snprintf(fx.out, sizeof(fx.out), "%s/dpt-out", fx.dir);
 	snprintf(fx.run_a, sizeof(fx.run_a), "%s/run-a", fx.dir);
 	snprintf(fx.run_b, sizeof(fx.run_b), "%s/run-b", fx.dir);
 	if (mkdir(fx.run_a, 0700) < 0 || mkdir(fx.run_b, 0700) < 0)
 		goto fail;
 	if (make_netns(fx.ns_a) < 0 || make_netns(fx.ns_b) < 0 ||
-	    make_netns(fx.ct_a) < 0 || make_netns(fx.ct_b) < 0)
+	    make_netns(fx.ct_a) < 0 || make_netns(fx.ct_b) < 0 || make_netns(fx.out) < 0)
 		goto fail;
-	if (make_underlay() < 0)
+	if (make_underlay() < 0 || make_outside() < 0)
 		goto fail;
 	if (new_provider(fx.run_a, fx.ns_a, "192.0.2.201", &fx.pa) < 0 ||
 	    new_provider(fx.run_b, fx.ns_b, "192.0.2.202", &fx.pb) < 0)
@@ -437,6 +513,141 @@ static void test_restart(void **unused)
 	dp_state_clear(&a);
 }
 
+/* 0 when node A's NAT table exists (nft's own view). */
+static int nft_table_a(void)
+{
+	char *argv[] = { NFT, "list", "table", "ip", GW_TABLE, NULL };
+	return count_in(fx.ns_a, argv, "masquerade");
+}
+
+/* Conntrack entries in node A of pings from container A's leg whose reply
+ * goes to node A's outside address, i.e. that were masqueraded. */
+static int masqueraded_pings(void)
+{
+	char *argv[] = { CONNTRACK, "-L", "-p", "icmp", "-s", "198.19.255.2", NULL };
+	return count_in(fx.ns_a, argv, " dst=198.51.100.1 ");
+}
+
+static void test_gateway(void **unused)
+{
+	(void)unused;
+	if (fx.no_gw) {
+		print_message("skipped: %s\n", fx.no_gw);
+		skip();
+	}
+	struct dp_state a;
+	struct dp_stats st;
+	desired_a_gw(&a);
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	assert_int_equal(st.applied, 2); /* gateway, leg; the overlay is kept */
+	assert_int_equal(st.failed, 0);
+
+	/* What the kernel holds, seen by the tools rather than the dump. */
+	assert_int_not_equal(link_mtu(fx.ns_a, GW_BRIDGE), 0);
+	assert_int_not_equal(link_mtu(fx.ns_a, GW_LEG), 0);
+	assert_int_not_equal(link_mtu(fx.ct_a, "eth1"), 0);
+	assert_int_not_equal(link_mtu(fx.ct_a, "eth0"), 0); /* overlay leg still there */
+	char *route[] = { "/usr/sbin/ip", "-4", "route", "show", "default", NULL };
+	assert_int_equal(count_in(fx.ct_a, route, "via 198.19.255.1 dev eth1"), 1);
+	char *fwd[] = { "/bin/cat", "/proc/sys/net/ipv4/ip_forward", NULL };
+	assert_int_equal(count_in(fx.ns_a, fwd, "1"), 1);
+	assert_int_equal(nft_table_a(), 1);
+	char *master[] = { "/usr/sbin/ip", "-o", "link", "show", "master", GW_BRIDGE, NULL };
+	assert_int_equal(count_in(fx.ns_a, master, GW_LEG "@"), 1);
+	char *isolated[] = { "/usr/sbin/ip", "-d", "link", "show", GW_LEG, NULL };
+	assert_int_equal(count_in(fx.ns_a, isolated, "isolated on"), 1);
+
+	/* Out through node A: the outside has no route back to
+	 * 198.19.255.0/24, so an answer means the source was rewritten. */
+	assert_int_equal(ping_from(fx.ct_a, "198.51.100.2", "2"), 0);
+	if (access(CONNTRACK, X_OK) == 0)
+		assert_true(masqueraded_pings() >= 1);
+	/* The overlay still works next to it. */
+	assert_int_equal(ping_b_from_a(), 0);
+
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+		assert_int_equal(st.applied, 0);
+		assert_int_equal(st.failed, 0);
+	}
+
+	/* Without the NAT table the outside cannot answer; the reconcile sees
+	 * the gateway incomplete and remakes it with its leg. */
+	char *del[] = { NFT, "delete", "table", "ip", GW_TABLE, NULL };
+	assert_int_equal(run_in(fx.ns_a, del, NULL, NULL), 0);
+	assert_int_equal(nft_table_a(), -1);
+	assert_int_not_equal(ping_from(fx.ct_a, "198.51.100.2", "1"), 0);
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	assert_int_equal(st.applied, 3); /* gw_del, gw_add, leg */
+	assert_int_equal(nft_table_a(), 1);
+	assert_int_equal(ping_from(fx.ct_a, "198.51.100.2", "2"), 0);
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	assert_int_equal(st.applied, 0);
+	dp_state_clear(&a);
+}
+
+static void test_gateway_restart(void **unused)
+{
+	(void)unused;
+	if (fx.no_gw)
+		skip();
+	struct dp_state a, dumped;
+	struct dp_stats st;
+	desired_a_gw(&a);
+
+	/* A half-made leg: a veth on the bridge without the alias. */
+	struct nl_sock *sk = sock_in(fx.ns_a);
+	struct rtnl_link *br;
+	assert_int_equal(rtnl_link_get_kernel(sk, 0, GW_BRIDGE, &br), 0);
+	struct rtnl_link *l = rtnl_link_veth_alloc();
+	struct rtnl_link *peer = rtnl_link_veth_get_peer(l);
+	rtnl_link_set_name(l, "dpt-gdeadbeef");
+	rtnl_link_set_master(l, rtnl_link_get_ifindex(br));
+	rtnl_link_set_name(peer, "dpt-y0"); /* stays in node A, not on the bridge */
+	assert_int_equal(rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL), 0);
+	rtnl_link_put(peer);
+	rtnl_link_veth_release(l);
+	rtnl_link_put(br);
+	nl_socket_free(sk);
+
+	/* netd restarts: a new provider reads the gateway back. */
+	dp_provider_free(fx.pa);
+	fx.pa = NULL;
+	assert_int_equal(new_provider(fx.run_a, fx.ns_a, "192.0.2.201", &fx.pa), 0);
+	dp_state_init(&dumped);
+	assert_int_equal(fx.pa->ops->dump(fx.pa->ctx, &dumped), 0);
+	assert_true(dumped.has_gw);
+	assert_true(dumped.gw.complete);
+	assert_string_equal(dumped.gw.bridge, "br-gw");
+	assert_int_equal(dumped.gw.addr.s_addr, ip4("198.19.255.1").s_addr);
+	assert_int_equal(dumped.gw.subnet.s_addr, ip4("198.19.255.0").s_addr);
+	assert_int_equal(dumped.gw.prefixlen, 24);
+	assert_int_equal(dumped.n_gw_eps, 2);
+	int ours = 0, leftovers = 0;
+	for (size_t i = 0; i < dumped.n_gw_eps; i++) {
+		const struct dp_gw_ep *e = &dumped.gw_eps[i];
+		if (strcmp(e->task_id, "dpt-task-a") == 0 && strcmp(e->ifname, "eth1") == 0 &&
+		    strcmp(e->host_ifname, GW_LEG) == 0 && e->ip.s_addr == ip4("198.19.255.2").s_addr &&
+		    memcmp(e->mac, a.gw_eps[0].mac, 6) == 0)
+			ours++;
+		else if (e->task_id[0] == '\0' && strcmp(e->host_ifname, "dpt-gdeadbeef") == 0)
+			leftovers++;
+	}
+	assert_int_equal(ours, 1);
+	assert_int_equal(leftovers, 1);
+	dp_state_clear(&dumped);
+
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	assert_int_equal(st.applied, 1); /* the leftover leg */
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(link_mtu(fx.ns_a, "dpt-gdeadbeef"), 0);
+	assert_int_equal(link_mtu(fx.ns_a, "dpt-y0"), 0);
+	assert_int_equal(ping_from(fx.ct_a, "198.51.100.2", "2"), 0);
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	assert_int_equal(st.applied, 0);
+	dp_state_clear(&a);
+}
+
 static void test_remove_all(void **unused)
 {
 	(void)unused;
@@ -447,10 +658,21 @@ static void test_remove_all(void **unused)
 	assert_int_equal(dp_reconcile(fx.pa, &none, NULL), 0);
 	assert_int_equal(access(ov, F_OK), -1);
 	assert_int_equal(link_mtu(fx.ct_a, "eth0"), 0); /* veth went with it */
+	/* The gateway, its leg (both ends) and the NAT table are gone. */
+	assert_int_equal(link_mtu(fx.ns_a, GW_BRIDGE), 0);
+	assert_int_equal(link_mtu(fx.ns_a, GW_LEG), 0);
+	assert_int_equal(link_mtu(fx.ct_a, "eth1"), 0);
+	if (!fx.no_gw)
+		assert_int_equal(nft_table_a(), -1);
 	struct dp_state dumped;
 	dp_state_init(&dumped);
 	assert_int_equal(fx.pa->ops->dump(fx.pa->ctx, &dumped), 0);
 	assert_int_equal(dumped.n_nets, 0);
+	assert_false(dumped.has_gw);
+	assert_int_equal(dumped.n_gw_eps, 0);
+	struct dp_stats st;
+	assert_int_equal(dp_reconcile(fx.pa, &none, &st), 0);
+	assert_int_equal(st.applied, 0);
 }
 
 /* Why the test cannot run here, or NULL. */
@@ -485,6 +707,30 @@ static const char *skip_reason(void)
 	return NULL;
 }
 
+/* Why the gateway tests cannot run here, or NULL: they need nft and ip
+ * for independent checks, and a kernel with nftables NAT (probed in a
+ * throwaway namespace). */
+static const char *gw_skip_reason(void)
+{
+	if (access(NFT, X_OK) < 0 || access("/usr/sbin/ip", X_OK) < 0)
+		return "nft or ip (iproute2) is missing";
+	int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (orig < 0 || unshare(CLONE_NEWNET) < 0)
+		return "cannot unshare a network namespace";
+	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	int r = -1;
+	if (nft) {
+		nft_ctx_buffer_error(nft);
+		r = nft_run_cmd_from_buffer(nft, "table ip dpt-probe { chain p { type nat hook "
+					    "postrouting priority srcnat; masquerade; }; }");
+		nft_ctx_free(nft);
+	}
+	if (setns(orig, CLONE_NEWNET) < 0)
+		abort();
+	close(orig);
+	return r == 0 ? NULL : "kernel has no nftables NAT";
+}
+
 static void find_ping(void)
 {
 	static const char *plain[] = { "/usr/bin/ping", "/bin/ping", "/usr/sbin/ping" };
@@ -506,6 +752,8 @@ int main(void)
 {
 	const char *why = skip_reason();
 	find_ping();
+	if (!why)
+		fx.no_gw = gw_skip_reason();
 	if (!why && !fx.ping)
 		why = "no ping (iputils or busybox)";
 	if (why) {
@@ -515,6 +763,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_overlay_ping),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_gateway),
+		cmocka_unit_test(test_gateway_restart),
 		cmocka_unit_test(test_remove_all),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
