@@ -1,16 +1,13 @@
-/* swarm-netd: the node's overlay network daemon. This first version does
- * membership only: memberlist-compatible gossip on 7946 (gossip.h), so that
- * serf agents and other netds see each other, and a local socket
- * <run>/netd.sock answering "members" with the member table as JSON.
- *
- * Also a tiny client: `swarm-netd members [--run-dir DIR]` prints that
- * JSON (used by tests). */
-#include "conn.h"
+/* swarm-netd: the node's overlay network daemon (netd.h): gossip on 7946,
+ * the endpoint tables, the VXLAN data path, and the local socket
+ * <run>/netd.sock. Also a small client for that socket (client_main). */
+#include "client.h"
 #include "daemon.h"
-#include "frame.h"
-#include "gossip.h"
 #include "log.h"
 #include "metrics.h"
+#include "netd.h"
+#include "pb.h"
+#include "strmap.h"
 #include "util.h"
 
 #include <errno.h>
@@ -23,27 +20,41 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define NETD_LOCAL_MAX_FRAME 4096
 
 static struct {
 	struct ev_loop *loop;
-	struct gossip *g;
-	struct listener *local;
+	struct netd n;
 	ev_timer stats;
 	struct metric *m_members, *m_alive, *m_udp_in, *m_udp_bad, *m_tcp_in, *m_tcp_out, *m_tcp_bad;
+	struct metric *m_user_in, *m_user_foreign, *m_atts, *m_entries, *m_reconciles, *m_dp_failed;
 } N;
 
-/* Gossip numbers into the metrics registry every few seconds. */
+/* Gossip, table and data-path numbers into the registry every few seconds. */
 static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	const struct gossip_stats *st = gossip_stats(N.g);
-	metric_set(N.m_members, swim_num_nodes(gossip_swim(N.g)));
-	metric_set(N.m_alive, swim_num_alive(gossip_swim(N.g)));
+	(void)loop;
+	(void)w;
+	(void)revents;
+	metric_set(N.m_atts, (double)strmap_count(N.n.atts));
+	metric_set(N.m_reconciles, (double)N.n.reconciles);
+	metric_set(N.m_dp_failed, (double)N.n.dp_failed);
+	if (N.n.db) {
+		struct ndb_stats ds;
+		ndb_get_stats(N.n.db, &ds);
+		metric_set(N.m_entries, (double)ds.entries);
+	}
+	if (!N.n.g)
+		return;
+	const struct gossip_stats *st = gossip_stats(N.n.g);
+	metric_set(N.m_members, swim_num_nodes(gossip_swim(N.n.g)));
+	metric_set(N.m_alive, swim_num_alive(gossip_swim(N.n.g)));
 	metric_set(N.m_udp_in, (double)st->udp_in);
 	metric_set(N.m_udp_bad, (double)st->udp_bad);
 	metric_set(N.m_tcp_in, (double)st->tcp_in);
 	metric_set(N.m_tcp_out, (double)st->tcp_out);
 	metric_set(N.m_tcp_bad, (double)st->tcp_bad);
+	metric_set(N.m_user_in, (double)st->user_in);
+	metric_set(N.m_user_foreign, (double)st->user_foreign);
 }
 
 static void stats_init(struct ev_loop *loop)
@@ -55,6 +66,12 @@ static void stats_init(struct ev_loop *loop)
 	N.m_tcp_in = metric_counter("swarm_netd_gossip_tcp_exchanges_total", "TCP exchanges", "dir=\"in\"");
 	N.m_tcp_out = metric_counter("swarm_netd_gossip_tcp_exchanges_total", "TCP exchanges", "dir=\"out\"");
 	N.m_tcp_bad = metric_counter("swarm_netd_gossip_tcp_failed_total", "TCP exchanges failed, refused or timed out", NULL);
+	N.m_user_in = metric_counter("swarm_netd_gossip_user_messages_total", "User messages received", "kind=\"netd\"");
+	N.m_user_foreign = metric_counter("swarm_netd_gossip_user_messages_total", "User messages received", "kind=\"foreign\"");
+	N.m_atts = metric_gauge("swarm_netd_attachments", "Sandboxes attached on this node", NULL);
+	N.m_entries = metric_gauge("swarm_netd_table_entries", "Live table entries, all networks", NULL);
+	N.m_reconciles = metric_counter("swarm_netd_reconciles_total", "Data-path reconciles run", NULL);
+	N.m_dp_failed = metric_counter("swarm_netd_datapath_failures_total", "Kernel operations that failed", NULL);
 	ev_timer_init(&N.stats, stats_cb, 0, 5.0);
 	ev_timer_start(loop, &N.stats);
 }
@@ -66,7 +83,7 @@ static const char *cfg_or(const struct config *cfg, const char *key, const char 
 }
 
 /* keyring_file: base64 keys one per line, the first is the primary. */
-static int keyring_load(const char *path, struct gossip_keyring *kr)
+int netd_keyring_load(const char *path, struct gossip_keyring *kr)
 {
 	char *buf = NULL;
 	size_t len;
@@ -109,38 +126,6 @@ static int keyring_load(const char *path, struct gossip_keyring *kr)
 	return r < 0 ? r : 0;
 }
 
-/* Serf reads Meta 0xFF + msgpack map[string]string as its tags. */
-static size_t meta_tags(uint8_t *out, size_t cap, const char *role)
-{
-	size_t rl = strlen(role);
-	if (rl > 31 || cap < 7 + rl)
-		return 0;
-	size_t n = 0;
-	out[n++] = 0xff;
-	out[n++] = 0x81;
-	out[n++] = 0xa4;
-	memcpy(out + n, "role", 4);
-	n += 4;
-	out[n++] = (uint8_t)(0xa0 | rl);
-	memcpy(out + n, role, rl);
-	return n + rl;
-}
-
-static int local_frame(struct conn *c, const uint8_t *p, size_t len)
-{
-	if (len == 7 && memcmp(p, "members", 7) == 0) {
-		char *js = gossip_members_json(N.g);
-		conn_send(c, js, strlen(js));
-		free(js);
-	} else {
-		static const char err[] = "{\"error\":\"unknown request\"}";
-		conn_send(c, err, sizeof(err) - 1);
-	}
-	return 0;
-}
-
-static const struct conn_ops local_ops = { .on_frame = local_frame };
-
 static int netd_check(const struct config *cfg)
 {
 	long port;
@@ -148,115 +133,177 @@ static int netd_check(const struct config *cfg)
 		log_err("netd, bad bind_port");
 		return -EINVAL;
 	}
+	const char *dp = config_get(cfg, "datapath");
+	if (dp && *dp && strcmp(dp, "on") && strcmp(dp, "off")) {
+		log_err("netd, datapath must be on or off");
+		return -EINVAL;
+	}
+	const char *pfx = config_get(cfg, "dp_prefix");
+	if (pfx && strlen(pfx) > 6) {
+		log_err("netd, dp_prefix is at most 6 characters");
+		return -EINVAL;
+	}
 	return 0;
 }
 
 static int netd_start(struct ev_loop *loop, const struct daemon_opts *o, const struct config *cfg)
 {
-	char host[HOST_NAME_MAX + 1] = "netd";
-	struct gossip_keyring kr = { .n = 0 };
-	uint8_t meta[SWIM_META_MAX];
 	long port = 7946;
-	int r = 0;
-
-	N.loop = loop;
-	gethostname(host, sizeof(host) - 1);
 	config_get_int(cfg, "bind_port", 7946, &port);
-	const char *kf = config_get(cfg, "keyring_file");
-	if (kf && *kf && (r = keyring_load(kf, &kr)) < 0)
-		return r;
-	struct gossip_cfg gc = {
-		.node_name = cfg_or(cfg, "node_name", host),
+	/* Settings are borrowed from cfg: the daemon skeleton keeps the
+	 * config alive until stop (a reload with changes restarts netd). */
+	struct netd_settings set = {
 		.bind_addr = cfg_or(cfg, "bind_addr", "0.0.0.0"),
 		.bind_port = (uint16_t)port,
+		.node_name = cfg_or(cfg, "node_name", NULL),
 		.advertise_addr = cfg_or(cfg, "advertise_addr", NULL),
-		.kr = &kr,
-		.meta = meta,
-		.meta_len = meta_tags(meta, sizeof(meta), cfg_or(cfg, "role", "swarm-netd")),
+		.join = cfg_or(cfg, "join", NULL),
+		.keyring_file = cfg_or(cfg, "keyring_file", NULL),
+		.role = cfg_or(cfg, "role", "swarm-netd"),
+		.dp_prefix = cfg_or(cfg, "dp_prefix", ""),
+		.gw_subnet = cfg_or(cfg, "gateway_subnet", NULL),
+		.gw_bridge = cfg_or(cfg, "gateway_bridge", "gwbridge"),
+		.datapath = strcmp(cfg_or(cfg, "datapath", "on"), "off") != 0,
 	};
-	N.g = gossip_new(loop, &gc, &r);
-	gossip_keyring_clear(&kr);
-	if (!N.g)
+	N.loop = loop;
+	int r = netd_init(&N.n, loop, o->state_dir, o->run_dir, &set);
+	if (r < 0)
 		return r;
 	stats_init(loop);
-
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/netd.sock", o->run_dir);
-	N.local = listener_unix(loop, path, NETD_LOCAL_MAX_FRAME, &local_ops, NULL, NULL);
-	if (!N.local) {
-		log_err("netd, cannot listen on %s", path);
-		return -EADDRINUSE;
-	}
-
-	const char *join = config_get(cfg, "join");
-	if (join && *join) {
-		char *list = xstrdup(join), *save = NULL;
-		for (char *s = strtok_r(list, ", \t", &save); s; s = strtok_r(NULL, ", \t", &save))
-			if (gossip_join(N.g, s) < 0)
-				log_warn("netd, bad join address %s", s);
-		free(list);
-	}
-	return 0;
+	return netd_local_listen(&N.n, path);
 }
 
 static void netd_stop(void)
 {
 	if (N.loop)
 		ev_timer_stop(N.loop, &N.stats);
-	listener_free(N.local);
-	N.local = NULL;
-	gossip_free(N.g);
-	N.g = NULL;
+	netd_local_stop();
+	netd_fini(&N.n);
 }
 
-/* `swarm-netd members [--run-dir DIR]`: one request, prints the reply. */
-static int members_client(int argc, char **argv)
+/* `swarm-netd members|status|network NAME|watch [--run-dir DIR]`: asks the
+ * local netd and prints the JSON answer (watch: one JSON line per stream
+ * event, until interrupted). For tests and operators. */
+static int client_main(int argc, char **argv)
 {
-	const char *run = "/run/swarm";
+	const char *run = getenv("SWARM_RUN_DIR") ? getenv("SWARM_RUN_DIR") : "/run/swarm";
+	const char *cmd = argv[1], *arg = "", *pos[8] = { 0 };
+	size_t npos = 0;
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--run-dir") && i + 1 < argc)
 			run = argv[++i];
 		else if (str_has_prefix(argv[i], "--run-dir="))
 			run = argv[i] + 10;
+		else if (npos < 8)
+			pos[npos++] = argv[i];
 	}
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/netd.sock", run);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "swarm-netd: cannot connect to %s: %s\n", sa.sun_path, strerror(errno));
+	if (npos)
+		arg = pos[0];
+	Swarm__NetdRequest q = SWARM__NETD_REQUEST__INIT;
+	Swarm__NetdSubscribe sub = SWARM__NETD_SUBSCRIBE__INIT;
+	Swarm__NetdAttach att = SWARM__NETD_ATTACH__INIT;
+	Swarm__NetdDetach det = SWARM__NETD_DETACH__INIT;
+	Swarm__NetdNetwork nw = SWARM__NETD_NETWORK__INIT, *nwp = &nw;
+	Swarm__EndpointRecord ep = SWARM__ENDPOINT_RECORD__INIT, *epp = &ep;
+	char vni_s[16] = "";
+	q.id = 1;
+	if (!strcmp(cmd, "members")) {
+		q.body_case = SWARM__NETD_REQUEST__BODY_MEMBERS;
+		q.members = "";
+	} else if (!strcmp(cmd, "status")) {
+		q.body_case = SWARM__NETD_REQUEST__BODY_STATUS;
+		q.status = "";
+	} else if (!strcmp(cmd, "network") && *arg) {
+		q.body_case = SWARM__NETD_REQUEST__BODY_NETWORK;
+		q.network = (char *)arg;
+	} else if (!strcmp(cmd, "watch")) {
+		q.body_case = SWARM__NETD_REQUEST__BODY_SUBSCRIBE;
+		q.subscribe = &sub;
+	} else if (!strcmp(cmd, "attach") && npos == 7 &&
+		   sscanf(pos[3], "%15[0-9]", vni_s) == 1) {
+		/* attach TASK NETNS NETWORK VNI SUBNET GATEWAY IP: a namespace
+		 * made by hand on an overlay (debugging, benchmarks) */
+		att.task_id = (char *)pos[0];
+		att.netns = (char *)pos[1];
+		nw.id = nw.name = (char *)pos[2];
+		nw.vni = (uint32_t)strtoul(vni_s, NULL, 10);
+		nw.subnet = (char *)pos[4];
+		nw.gateway = (char *)pos[5];
+		ep.ipv4 = (char *)pos[6];
+		ep.container_name = (char *)pos[0];
+		ep.serving = true;
+		att.networks = &nwp;
+		att.n_networks = 1;
+		att.endpoints = &epp;
+		att.n_endpoints = 1;
+		q.body_case = SWARM__NETD_REQUEST__BODY_ATTACH;
+		q.attach = &att;
+	} else if (!strcmp(cmd, "detach") && npos == 1) {
+		det.task_id = (char *)pos[0];
+		q.body_case = SWARM__NETD_REQUEST__BODY_DETACH;
+		q.detach = &det;
+	} else {
+		fprintf(stderr, "usage: swarm-netd members|status|network NAME|watch [--run-dir DIR]\n"
+				"       swarm-netd attach TASK NETNS NETWORK VNI SUBNET GATEWAY IP [--run-dir DIR]\n"
+				"       swarm-netd detach TASK [--run-dir DIR]\n");
+		return 2;
+	}
+	char *path = xasprintf("%s/netd.sock", run);
+	int fd = client_connect_unix(path);
+	if (fd < 0) {
+		fprintf(stderr, "swarm-netd: cannot connect to %s: %s\n", path, strerror(-fd));
+		free(path);
 		return 1;
 	}
-	uint8_t req[FRAME_HDR + 7];
-	frame_put_header(req, 7);
-	memcpy(req + FRAME_HDR, "members", 7);
-	if (write(fd, req, sizeof(req)) != (ssize_t)sizeof(req))
-		goto fail;
-	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0, plen = 0;
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 4096;
-			buf = xrealloc(buf, cap);
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n <= 0)
-			goto fail;
-		len += (size_t)n;
-		int r = frame_parse(buf, len, FRAME_MAX_DEFAULT, &plen);
-		if (r < 0)
-			goto fail;
-		if (r == 1)
-			break;
-	}
-	fwrite(buf + FRAME_HDR, 1, plen, stdout);
-	fputc('\n', stdout);
+	size_t len;
+	uint8_t *buf = pb_pack(&q, &len);
+	int r = client_send(fd, buf, len), rc = 1;
 	free(buf);
+	for (bool first = true; r == 0; first = false) {
+		uint8_t *p;
+		size_t plen;
+		r = client_recv(fd, 16u << 20, first ? 10000 : -1, &p, &plen);
+		if (r < 0)
+			break;
+		Swarm__NetdResponse *a = swarm__netd_response__unpack(NULL, plen, p);
+		free(p);
+		if (!a) {
+			r = -EBADMSG;
+			break;
+		}
+		if (a->error[0]) {
+			fprintf(stderr, "Error: %s\n", a->error);
+			swarm__netd_response__free_unpacked(a, NULL);
+			break;
+		}
+		if (a->event) {
+			Swarm__EndpointEvent *e = a->event;
+			Swarm__EndpointRecord *x = e->record;
+			printf("{\"epoch\":%llu,\"version\":%llu,\"kind\":\"%s\"",
+			       (unsigned long long)e->epoch, (unsigned long long)e->version,
+			       e->snapshot_begin ? "begin" : e->snapshot_end ? "end" : e->deleted ? "del" : "put");
+			if (x)
+				printf(",\"network\":\"%s\",\"name\":\"%s\",\"ip\":\"%s\",\"node\":\"%s\",\"serving\":%s",
+				       x->network_name, x->container_name, x->ipv4, x->node_id,
+				       x->serving ? "true" : "false");
+			printf("}\n");
+			fflush(stdout);
+		} else if (a->json[0]) {
+			printf("%s\n", a->json);
+		}
+		swarm__netd_response__free_unpacked(a, NULL);
+		if (q.body_case != SWARM__NETD_REQUEST__BODY_SUBSCRIBE) {
+			rc = 0;
+			break;
+		}
+	}
+	if (r < 0)
+		fprintf(stderr, "swarm-netd: no reply from %s: %s\n", path, strerror(-r));
 	close(fd);
-	return 0;
-fail:
-	fprintf(stderr, "swarm-netd: no reply from %s\n", sa.sun_path);
-	close(fd);
-	return 1;
+	free(path);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -268,7 +315,7 @@ int main(int argc, char **argv)
 		.start = netd_start,
 		.stop = netd_stop,
 	};
-	if (argc > 1 && !strcmp(argv[1], "members"))
-		return members_client(argc, argv);
+	if (argc > 1 && argv[1][0] != '-')
+		return client_main(argc, argv);
 	return daemon_main(&def, argc, argv);
 }
