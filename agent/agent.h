@@ -64,6 +64,16 @@ int identity_load(struct agent *a);
 int identity_save(struct agent *a);
 void identity_clear(struct agent *a);
 
+/* netd_client.c: netd's local socket (membership config, sandboxes) */
+void netdc_init(struct agent *a, const char *socket_path);
+void netdc_stop(void);
+/* From the session: node identity + the assignments' peers and keys. */
+void netdc_configure(struct agent *a, const Swarm__Assignments *as);
+/* taskmgr's sandbox hook (arg: the agent). */
+void netdc_sandbox(const Swarm__Task *t, const char *netns_path, int up, void *arg);
+/* Task state changes: the endpoints' serving flag follows. */
+void netdc_task_state(const char *task_id, const Swarm__TaskStatus *st);
+
 /* local.c */
 int local_listen(struct agent *a);
 void local_stop(struct agent *a);

@@ -44,6 +44,7 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_status(const char *task_id, const Swarm__TaskStatus *st, void *arg)
 {
+	netdc_task_state(task_id, st);
 	session_report(arg, task_id, st);
 }
 
@@ -91,6 +92,15 @@ static int agent_start(struct ev_loop *loop, const struct daemon_opts *o, const 
 		.shim_path = a->shim_path,
 		.images = a->images,
 	};
+	/* netd = off: containers get no overlay networks (a node without
+	 * swarm-netd); otherwise every sandbox waits for netd's attach. */
+	if (strcmp(cfg_or(cfg, "netd", "on"), "off") != 0) {
+		char *sock = xasprintf("%s/netd.sock", o->run_dir);
+		netdc_init(a, cfg_or(cfg, "netd_socket", sock));
+		free(sock);
+		tc.sandbox_fn = netdc_sandbox;
+		tc.sandbox_arg = a;
+	}
 	session_init(a);
 	a->tm = taskmgr_new(&tc, on_status, a);
 	if (!a->tm)
@@ -121,6 +131,7 @@ static void agent_stop(void)
 {
 	struct agent *a = &A;
 	session_stop(a);
+	netdc_stop();
 	local_stop(a);
 	/* Containers keep running: a restarted agent adopts them. */
 	taskmgr_free(a->tm);

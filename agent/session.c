@@ -447,6 +447,7 @@ static int session_frame(struct conn *c, const uint8_t *buf, size_t len)
 	}
 	case SWARM__MANAGER_MESSAGE__BODY_ASSIGNMENTS:
 		a->last_assign_version = (int64_t)msg->assignments->version;
+		netdc_configure(a, msg->assignments);
 		taskmgr_assign(a->tm, msg->assignments->tasks, msg->assignments->n_tasks);
 		break;
 	case SWARM__MANAGER_MESSAGE__BODY_HEARTBEAT:

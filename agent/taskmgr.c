@@ -1095,6 +1095,9 @@ static void tm_recover_one(struct taskmgr *tm, const char *id)
 	if (shim > 0 && tm_is_our_shim(k, shim) && tm_watch_shim(k) == 0) {
 		log_info("taskmgr, adopting running container %s", id);
 		k->sandbox_up = true;
+		/* the hook re-learns the sandbox (its answer is not waited for) */
+		if (tm->sandbox_fn)
+			tm->sandbox_fn(k->t, k->netns, 1, tm->sandbox_arg);
 		tm_set_running(k, true);
 		if (k->stop_wanted)
 			tm_stop(k);

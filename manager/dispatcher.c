@@ -614,6 +614,7 @@ static void send_assignments(struct dispatcher *d, struct session *s, struct nod
 	if (cl) {
 		a.gossip_keys = cl->gossip_keys;
 		a.n_gossip_keys = cl->n_gossip_keys;
+		a.data_path_port = cl->data_path_port;
 	}
 	const Swarm__Node *self = store_node(m->store, s->node_id);
 	if (self) {

@@ -107,6 +107,63 @@ out:
 	return rc;
 }
 
+/* Docker shows the containers of this node on the network and the nodes
+ * that share it: that is the local netd's view, put over the manager's
+ * (which has neither). Without a netd here the manager's stays. */
+static void network_local_view(struct json_object *net)
+{
+	struct json_object *id;
+	if (!json_object_object_get_ex(net, "Id", &id))
+		return;
+	Swarm__NetdRequest req = SWARM__NETD_REQUEST__INIT;
+	Swarm__NetdResponse *resp = NULL;
+	char err[256];
+	req.body_case = SWARM__NETD_REQUEST__BODY_NETWORK;
+	req.network = (char *)json_object_get_string(id);
+	if (rpc_netd(&req, 5000, &resp, err, sizeof(err)) < 0)
+		return;
+	struct json_object *view = resp->error[0] ? NULL : json_tokener_parse(resp->json);
+	pb_free(resp);
+	if (!view)
+		return;
+	static const char *const keys[] = { "Containers", "Peers" };
+	for (size_t i = 0; i < 2; i++) {
+		struct json_object *v;
+		if (json_object_object_get_ex(view, keys[i], &v))
+			json_object_object_add(net, keys[i], json_object_get(v));
+	}
+	json_object_put(view);
+}
+
+/* A worker has no manager to ask: netd's view of each name, or an error
+ * (NULL) for one this node has no containers on. */
+static struct json_object *network_local_only(char **names, size_t n)
+{
+	struct json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		Swarm__NetdRequest req = SWARM__NETD_REQUEST__INIT;
+		Swarm__NetdResponse *resp = NULL;
+		char err[256];
+		req.body_case = SWARM__NETD_REQUEST__BODY_NETWORK;
+		req.network = names[i];
+		if (rpc_netd(&req, 5000, &resp, err, sizeof(err)) < 0) {
+			fail("%s", err);
+			goto bad;
+		}
+		struct json_object *view = resp->error[0] ? NULL : json_tokener_parse(resp->json);
+		pb_free(resp);
+		if (!view) {
+			fail("network %s not found on this node (a worker knows the networks of its containers)", names[i]);
+			goto bad;
+		}
+		json_object_array_add(arr, view);
+	}
+	return arr;
+bad:
+	json_object_put(arr);
+	return NULL;
+}
+
 static int network_inspect(int argc, char **argv)
 {
 	struct cmd_args a;
@@ -118,7 +175,21 @@ static int network_inspect(int argc, char **argv)
 		rc = fail("network inspect needs at least one NAME");
 		goto out;
 	}
-	rc = inspect_names(SWARM__ADMIN_REQUEST__BODY_NETWORK_INSPECT, a.words, a.n_words, a.format);
+	struct json_object *arr;
+	if (!rpc_socket_exists("manager.sock") && rpc_socket_exists("netd.sock")) {
+		/* a worker: its netd knows the networks it has containers on */
+		arr = network_local_only(a.words, a.n_words);
+	} else {
+		arr = admin_json(SWARM__ADMIN_REQUEST__BODY_NETWORK_INSPECT, a.words, a.n_words);
+		for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+			network_local_view(json_object_array_get_idx(arr, i));
+	}
+	if (!arr) {
+		rc = 1;
+		goto out;
+	}
+	rc = print_inspect(arr, a.format);
+	json_object_put(arr);
 out:
 	free(a.words);
 	return rc;

@@ -19,6 +19,14 @@ static void rpc_socket_path(const char *name, char *out, size_t outlen)
 	snprintf(out, outlen, "%s/%s", dir && *dir ? dir : "/run/swarm", name);
 }
 
+bool rpc_socket_exists(const char *name)
+{
+	char path[512];
+
+	rpc_socket_path(name, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
 static uint64_t rpc_next_id(void)
 {
 	static uint64_t id;
@@ -109,6 +117,24 @@ static uint64_t rpc_admin_id(const ProtobufCMessage *m)
 static uint64_t rpc_local_id(const ProtobufCMessage *m)
 {
 	return ((const Swarm__LocalResponse *)m)->id;
+}
+
+static uint64_t rpc_netd_id(const ProtobufCMessage *m)
+{
+	return ((const Swarm__NetdResponse *)m)->id;
+}
+
+int rpc_netd(Swarm__NetdRequest *req, int timeout_ms, Swarm__NetdResponse **resp,
+	     char *err, size_t errlen)
+{
+	ProtobufCMessage *m;
+	int rc;
+
+	req->id = rpc_next_id();
+	rc = rpc_exchange("netd.sock", "netd", &req->base, req->id, &swarm__netd_response__descriptor,
+			  rpc_netd_id, timeout_ms, &m, err, errlen);
+	*resp = (Swarm__NetdResponse *)m;
+	return rc;
 }
 
 int rpc_admin(Swarm__AdminRequest *req, int timeout_ms, Swarm__AdminResponse **resp,

@@ -5,8 +5,10 @@
 #ifndef SWARMADM_RPC_H
 #define SWARMADM_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "admin.pb-c.h"
+#include "netd.pb-c.h"
 
 /* Sends req (its id is filled in) and waits up to timeout_ms for the
  * answer. 0 with *resp set (free with pb_free) when the manager answered,
@@ -16,6 +18,11 @@ int rpc_admin(Swarm__AdminRequest *req, int timeout_ms, Swarm__AdminResponse **r
 	      char *err, size_t errlen);
 int rpc_local(Swarm__LocalRequest *req, int timeout_ms, Swarm__LocalResponse **resp,
 	      char *err, size_t errlen);
+/* True if the daemon's socket ("manager.sock") exists here. */
+bool rpc_socket_exists(const char *name);
+/* The same with the local swarm-netd ($SWARM_RUN_DIR/netd.sock). */
+int rpc_netd(Swarm__NetdRequest *req, int timeout_ms, Swarm__NetdResponse **resp,
+	     char *err, size_t errlen);
 
 /* The common case: sends, and on any failure or refusal prints
  * "swarmadm: <reason>" to stderr and returns NULL. */
