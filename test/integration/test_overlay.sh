@@ -138,6 +138,45 @@ t_isolated() {
 	if neigh_ips $node "$VNI_B" | grep -qx "$ip_a"; then fail "ol_b's vxlan0 has ol_a's $ip_a"; fi
 }
 
+# The first second of node's endpoint stream.
+stream_of() { on "$1" timeout 1 swarm-netd watch || true; }
+
+t_stream() {
+	load_vnis
+	local out n epochs
+	out=$(stream_of node2)
+	echo "$out" | head -n 3 | sed 's/^/# /'
+	[ "$(echo "$out" | head -n 1 | jq -r .kind)" = begin ] || fail "the stream does not start with a snapshot"
+	echo "$out" | jq -e 'select(.kind == "end")' > /dev/null || fail "no end of snapshot"
+	n=$(echo "$out" | jq -r 'select(.kind == "put" and .network == "ol_a") | .ip' | sort -u | wc -l)
+	[ "$n" -ge 3 ] || fail "node2's snapshot has $n ol_a endpoints, want the 3 of web on all nodes"
+	epochs=$(echo "$out" | jq -r .epoch | sort -u | wc -l)
+	[ "$epochs" = 1 ] || fail "one stream, $epochs epochs"
+	echo "$out" | jq -r .version | awk 'NR > 1 && $1 != p + 1 { bad = 1 } { p = $1 } END { exit bad }' ||
+		fail "versions do not grow by one"
+	# a delta: a new endpoint on another node shows up in a running stream
+	on node2 timeout 8 swarm-netd watch > "$TEST_TMP/watch.out" 2>&1 &
+	local w=$!
+	sleep 1
+	adm node1 service create -d --name probe --replicas 1 --constraint node.hostname==node3 --network ol_a busybox > /dev/null
+	wait $w || true
+	grep -q '"kind":"put".*"name":"probe\.' "$TEST_TMP/watch.out" || { cat "$TEST_TMP/watch.out"; fail "node2's stream did not show probe's endpoint"; }
+	local pip
+	pip=$(grep '"name":"probe\.' "$TEST_TMP/watch.out" | head -n 1 | jq -r .ip)
+	adm node1 service rm probe > /dev/null
+	poll_until -d "probe's endpoint gone on node1" 60 entries_gone node1 "$VNI_A" "$pip"
+}
+
+t_encrypted_refused() {
+	local out
+	if out=$(adm node1 network create --driver overlay --opt encrypted --subnet 198.18.30.0/24 ol_enc 2>&1); then
+		fail "an encrypted overlay was created although encryption is not built: $out"
+	fi
+	echo "# $out"
+	grep -qi encrypt <<< "$out" || fail "the refusal does not say why: $out"
+	if adm node1 network ls | grep -qw ol_enc; then fail "the refused network exists"; fi
+}
+
 no_dups() { # NODE VNI
 	local dup
 	dup=$(in_ov "$1" "$2" bridge fdb show dev vxlan0 | awk '/dst/' | sort | uniq -d)
@@ -151,8 +190,9 @@ t_netd_restart() {
 	local c1 ip2 pid sent recv lost t0 down
 	c1=$(first_container node1 web)
 	ip2=$(awk '{ print $2 }' "$TEST_TMP/ips.node2")
-	local fdb_before
+	local fdb_before epoch_before
 	fdb_before=$(fdb_macs node1 "$VNI_A" | xargs)
+	epoch_before=$(stream_of node1 | head -n 1 | jq -r .epoch)
 	# 0.1 s apart for 8 s; netd is killed 2 s in and restarted 2 s later
 	cexec node1 "$c1" ping -i 0.1 -c 80 -W 1 "$ip2" > "$TEST_TMP/ping.out" 2>&1 &
 	local ping=$!
@@ -172,6 +212,7 @@ t_netd_restart() {
 	awk -v l="$lost" -v d="$down" 'BEGIN { exit !(l <= d + 1) }' ||
 		fail "$lost packets lost in ${down} s of netd downtime (allowed: one per second)"
 	poll_until -d "node1's netd back" 30 members_alive node1 3
+	[ "$(stream_of node1 | head -n 1 | jq -r .epoch)" != "$epoch_before" ] || fail "the stream's epoch did not change across the restart"
 	sleep 1
 	no_dups node1 "$VNI_A" || fail "duplicate state after the netd restart"
 	[ "$(fdb_macs node1 "$VNI_A" | xargs)" = "$fdb_before" ] ||
@@ -288,7 +329,9 @@ check "networks: ol_a, ol_b, services on them; network inspect lists this node's
 check "data path: a container pings and fetches HTTP from containers on the other nodes" t_ping_http
 check "gateway bridge: a container reaches a host outside the cluster through NAT" t_gateway
 check "isolation: a container on ol_b cannot reach ol_a" t_isolated
-check "netd kill -9 and restart under ping: at most one lost packet per second down, no duplicates" t_netd_restart
+check "network create --opt encrypted is refused until encrypted overlays exist; nothing is made" t_encrypted_refused
+check "endpoint stream: a snapshot of every node's endpoints, then deltas, one epoch, versions by one" t_stream
+check "netd kill -9 and restart under ping: at most one lost packet per second down, no duplicates, new epoch" t_netd_restart
 check "service rm removes FDB/neighbour entries everywhere; the last endpoint takes the namespace" t_service_rm
 check "a node cut off until declared dead comes back and resyncs its tables by itself" t_partition
 check "serf agents on the underlay join with the cluster key from netd's keyring, another key never does" t_serf
