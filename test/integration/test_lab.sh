@@ -64,7 +64,7 @@ t_metrics() {
 	local n i=0 port targets=""
 	for n in node1 node2 node3; do
 		i=$((i + 1))
-		for port in 9400 9401; do
+		for port in 9400 9401 9402; do
 			[ "$n" != node1 ] && [ "$port" = 9400 ] && continue
 			on "$n" timeout 5 busybox wget -q -O "$TEST_TMP/m.$n.$port" "http://192.0.2.1$i:$port/metrics" ||
 				fail "no /metrics on $n:$port"
@@ -75,6 +75,7 @@ t_metrics() {
 	done
 	grep -q '^swarm_manager_tasks ' "$TEST_TMP/m.node1.9400" || fail "manager metrics lack swarm_manager_tasks"
 	grep -q '^swarm_agent_session_connected 1' "$TEST_TMP/m.node2.9401" || fail "node2's agent does not report its session"
+	grep -q '^swarm_netd_gossip_alive 3' "$TEST_TMP/m.node3.9402" || fail "node3's netd does not see 3 alive members"
 	mkdir -p "$TEST_TMP/prom"
 	cat > "$TEST_TMP/prom.yml" <<-EOC
 	global: { scrape_interval: 1s, scrape_timeout: 1s }
@@ -87,12 +88,12 @@ t_metrics() {
 	local prom=$!
 	# shellcheck disable=SC2064 # the pid is fixed now
 	trap "kill $prom 2> /dev/null" EXIT
-	poll_until -d "prometheus sees 4 targets up" 60 prom_all_up ||
+	poll_until -d "prometheus sees 7 targets up" 60 prom_all_up ||
 		{ tail -5 "$TEST_TMP/prom.log"; fail "prometheus does not see every daemon up"; }
 }
 prom_all_up() {
 	[ "$(on node1 timeout 3 busybox wget -q -O - 'http://127.0.0.1:9490/api/v1/query?query=sum(up)' 2>/dev/null |
-		jq -r '.data.result[0].value[1] // 0')" = 4 ]
+		jq -r '.data.result[0].value[1] // 0')" = 7 ]
 }
 
 t_images() {
