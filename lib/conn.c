@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -550,6 +551,24 @@ void listener_free(struct listener *l)
 	close(l->fd);
 	SSL_CTX_free(l->ctx);
 	free(l);
+}
+
+struct conn *conn_connect_unix(struct ev_loop *loop, const char *path, size_t max_frame,
+			       const struct conn_ops *ops, void *data)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return NULL;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	/* a local stream socket connects at once or not at all */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return NULL;
+	}
+	return conn_new(loop, fd, NULL, false, max_frame, ops, data);
 }
 
 struct conn *conn_connect_tcp(struct ev_loop *loop, const char *addr, SSL_CTX *ctx,

@@ -73,6 +73,9 @@ void listener_free(struct listener *l);
 /* Swaps the TLS context used for new connections (cert renewal). */
 void listener_set_ctx(struct listener *l, SSL_CTX *ctx);
 
+/* Connects to a local Unix socket (no TLS); NULL if nobody listens. */
+struct conn *conn_connect_unix(struct ev_loop *loop, const char *path, size_t max_frame,
+			       const struct conn_ops *ops, void *data);
 /* Non-blocking TCP connect to "IP:PORT" with TLS (client side); the conn's
  * on_ready runs after the handshake, on_close on failure. NULL on immediate
  * error. */

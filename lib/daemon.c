@@ -26,6 +26,12 @@ struct config {
 	size_t n;
 };
 
+const char *config_get_or(const struct config *cfg, const char *key, const char *def)
+{
+	const char *v = config_get(cfg, key);
+	return v && *v ? v : def;
+}
+
 const char *config_get(const struct config *cfg, const char *key)
 {
 	if (!cfg)

@@ -21,6 +21,8 @@ struct daemon_opts {
 /* Config file: "key = value" lines, '#' comments. */
 struct config;
 const char *config_get(const struct config *cfg, const char *key);
+/* The value of key, or def when it is unset or empty. */
+const char *config_get_or(const struct config *cfg, const char *key, const char *def);
 int config_get_int(const struct config *cfg, const char *key, long def, long *out);
 
 struct daemon_def {
