@@ -74,6 +74,11 @@ void netdc_sandbox(const Swarm__Task *t, const char *netns_path, int up, void *a
 /* Task state changes: the endpoints' serving flag follows. */
 void netdc_task_state(const char *task_id, const Swarm__TaskStatus *st);
 
+/* dnsd_client.c: dnsd's local socket (sandboxes to serve at 127.0.0.11) */
+void dnsdc_init(struct agent *a, const char *socket_path);
+void dnsdc_stop(void);
+void dnsdc_sandbox(const Swarm__Task *t, const char *netns_path, int up);
+
 /* local.c */
 int local_listen(struct agent *a);
 void local_stop(struct agent *a);

@@ -195,9 +195,12 @@ void bundle_health_free(struct bundle_health *h)
 	h->argc = 0;
 }
 
+/* "search ." : a task's hostname is its container name, which has dots
+ * (my-nginx.1.<id>), and resolvers without a search line take the
+ * hostname's domain as one, turning `nslookup web` into web.1.<id>. */
 char *bundle_resolv_conf(void)
 {
-	return xstrdup("nameserver 127.0.0.11\noptions ndots:0\n");
+	return xstrdup("search .\nnameserver 127.0.0.11\noptions ndots:0\n");
 }
 
 /* "198.18.0.5/24" -> "198.18.0.5" into out. */

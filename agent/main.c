@@ -48,10 +48,14 @@ static void on_status(const char *task_id, const Swarm__TaskStatus *st, void *ar
 	session_report(arg, task_id, st);
 }
 
-static const char *cfg_or(const struct config *cfg, const char *key, const char *def)
+/* taskmgr's sandbox hook: netd attaches (and answers), dnsd serves. */
+static void on_sandbox(const Swarm__Task *t, const char *netns_path, int up, void *arg)
 {
-	const char *v = config_get(cfg, key);
-	return v && *v ? v : def;
+	if (up)
+		dnsdc_sandbox(t, netns_path, up);
+	netdc_sandbox(t, netns_path, up, arg);
+	if (!up)
+		dnsdc_sandbox(t, netns_path, up);
 }
 
 static int agent_start(struct ev_loop *loop, const struct daemon_opts *o, const struct config *cfg)
@@ -66,13 +70,13 @@ static int agent_start(struct ev_loop *loop, const struct daemon_opts *o, const 
 	a->state_dir = xstrdup(o->state_dir);
 	a->run_dir = xstrdup(o->run_dir);
 	a->node_dir = xasprintf("%s/node", o->state_dir);
-	a->hostname = xstrdup(cfg_or(cfg, "hostname", host));
+	a->hostname = xstrdup(config_get_or(cfg, "hostname", host));
 	char *def_root = xasprintf("%s/runc", o->run_dir);
-	a->runc_root = xstrdup(cfg_or(cfg, "runc_root", def_root));
+	a->runc_root = xstrdup(config_get_or(cfg, "runc_root", def_root));
 	free(def_root);
-	a->runc_path = xstrdup(cfg_or(cfg, "runc", "runc"));
-	a->cgroup_parent = xstrdup(cfg_or(cfg, "cgroup_parent", "swarm"));
-	a->shim_path = xstrdup(cfg_or(cfg, "shim", SWARM_LIBEXECDIR "/swarm-shim"));
+	a->runc_path = xstrdup(config_get_or(cfg, "runc", "runc"));
+	a->cgroup_parent = xstrdup(config_get_or(cfg, "cgroup_parent", "swarm"));
+	a->shim_path = xstrdup(config_get_or(cfg, "shim", SWARM_LIBEXECDIR "/swarm-shim"));
 	int r = mkdir_p(a->node_dir, 0700);
 	if (r < 0)
 		return r;
@@ -94,11 +98,14 @@ static int agent_start(struct ev_loop *loop, const struct daemon_opts *o, const 
 	};
 	/* netd = off: containers get no overlay networks (a node without
 	 * swarm-netd); otherwise every sandbox waits for netd's attach. */
-	if (strcmp(cfg_or(cfg, "netd", "on"), "off") != 0) {
+	if (strcmp(config_get_or(cfg, "netd", "on"), "off") != 0) {
 		char *sock = xasprintf("%s/netd.sock", o->run_dir);
-		netdc_init(a, cfg_or(cfg, "netd_socket", sock));
+		netdc_init(a, config_get_or(cfg, "netd_socket", sock));
 		free(sock);
-		tc.sandbox_fn = netdc_sandbox;
+		sock = xasprintf("%s/dnsd.sock", o->run_dir);
+		dnsdc_init(a, config_get_or(cfg, "dnsd_socket", sock));
+		free(sock);
+		tc.sandbox_fn = on_sandbox;
 		tc.sandbox_arg = a;
 	}
 	session_init(a);
@@ -132,6 +139,7 @@ static void agent_stop(void)
 	struct agent *a = &A;
 	session_stop(a);
 	netdc_stop();
+	dnsdc_stop();
 	local_stop(a);
 	/* Containers keep running: a restarted agent adopts them. */
 	taskmgr_free(a->tm);

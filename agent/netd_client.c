@@ -20,9 +20,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #define NETDC_MAX_FRAME (16u << 20)
 #define NETDC_RETRY 1.0
@@ -33,6 +30,7 @@ struct netdc_att {
 	Swarm__NetdAttach *msg;
 	uint64_t req_id;          /* outstanding attach, 0 = none */
 	bool waiting;             /* taskmgr waits for the answer */
+	bool stopping;            /* told to stop: serves no more */
 	int64_t since;            /* when the wait started */
 };
 
@@ -42,6 +40,7 @@ static struct {
 	struct conn *c;
 	ev_timer retry;
 	Swarm__NetdConfig *conf;
+	Swarm__Assignments *svcs;   /* only .services: VIPs by service */
 	struct strmap *atts;      /* task id -> struct netdc_att* */
 	struct strmap *detaches;  /* task ids to detach once netd is back */
 	uint64_t next_id;
@@ -142,21 +141,9 @@ static const struct conn_ops netdc_ops = { .on_frame = on_frame, .on_close = on_
 
 static int netdc_connect(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(D.path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", D.path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	D.c = conn_new(D.a->loop, fd, NULL, false, NETDC_MAX_FRAME, &netdc_ops, NULL);
+	D.c = conn_connect_unix(D.a->loop, D.path, NETDC_MAX_FRAME, &netdc_ops, NULL);
 	if (!D.c)
-		return -ENOMEM;
+		return -ENOTCONN;
 	conn_set_peer_name(D.c, "swarm-netd");
 	log_info("agent, connected to swarm-netd");
 	/* everything netd must know, again */
@@ -232,15 +219,51 @@ void netdc_stop(void)
 	D.detaches = NULL;
 	pb_free(D.conf);
 	D.conf = NULL;
+	pb_free(D.svcs);
+	D.svcs = NULL;
 	free(D.path);
 	D.path = NULL;
 	D.a = NULL;
+}
+
+/* The VIP ("IP", no prefix) of service_id on network_id, or NULL. */
+static const char *vip_of(const char *service_id, const char *network_id)
+{
+	for (size_t i = 0; D.svcs && i < D.svcs->n_services; i++) {
+		const Swarm__ServiceEndpoint *se = D.svcs->services[i];
+		if (strcmp(se->service_id, service_id))
+			continue;
+		for (size_t j = 0; j < se->n_vips; j++)
+			if (!strcmp(se->vips[j]->network_id, network_id))
+				return se->vips[j]->addr;
+	}
+	return NULL;
 }
 
 void netdc_configure(struct agent *a, const Swarm__Assignments *as)
 {
 	if (!D.a || !a->id.node_id)
 		return;
+	/* A task told to stop serves no more from now on (DNS, VIPs), not
+	 * from when its container has ended, which may take a grace period. */
+	for (size_t i = 0; i < as->n_tasks; i++) {
+		struct netdc_att *t = strmap_get(D.atts, as->tasks[i]->id);
+		if (!t || as->tasks[i]->desired_state <= SWARM__TASK_STATE__TASK_RUNNING)
+			continue;
+		t->stopping = true;
+		bool changed = false;
+		for (size_t j = 0; j < t->msg->n_endpoints; j++) {
+			changed = changed || t->msg->endpoints[j]->serving;
+			t->msg->endpoints[j]->serving = false;
+		}
+		if (changed && !t->waiting)
+			netdc_send_attach(t);
+	}
+	Swarm__Assignments only = SWARM__ASSIGNMENTS__INIT;
+	only.services = as->services;
+	only.n_services = as->n_services;
+	pb_free(D.svcs);
+	D.svcs = pb_dup(&only);
 	Swarm__NetdConfig *c = xmalloc(sizeof(*c));
 	swarm__netd_config__init(c);
 	pb_set_str(&c->node_id, a->id.node_id);
@@ -297,6 +320,12 @@ static Swarm__NetdAttach *attach_from_task(const Swarm__Task *t, const char *net
 		pb_set_str(&e->service_id, t->service_id);
 		pb_set_str(&e->service_name, t->service_name);
 		pb_set_str(&e->endpoint_mode, sp && sp->endpoint_mode[0] ? sp->endpoint_mode : "vip");
+		const char *vip = vip_of(t->service_id, na->network_id);
+		if (vip) {
+			char *v = addr_only(vip);
+			pb_set_str(&e->vip, v);
+			free(v);
+		}
 		pb_set_str(&e->task_id, t->id);
 		e->slot = t->slot;
 		pb_set_str(&e->container_name, t->name);
@@ -357,7 +386,7 @@ void netdc_task_state(const char *task_id, const Swarm__TaskStatus *st)
 	struct netdc_att *t = strmap_get(D.atts, task_id);
 	if (!t)
 		return;
-	bool serving = st->state == SWARM__TASK_STATE__TASK_RUNNING &&
+	bool serving = !t->stopping && st->state == SWARM__TASK_STATE__TASK_RUNNING &&
 		       strcmp(st->health, "unhealthy") != 0 && strcmp(st->health, "starting") != 0;
 	bool changed = false;
 	for (size_t i = 0; i < t->msg->n_endpoints; i++) {

@@ -610,6 +610,26 @@ static void send_assignments(struct dispatcher *d, struct session *s, struct nod
 		}
 	a.networks = (Swarm__Network **)nets;
 	a.n_networks = nn;
+	/* The VIPs of those tasks' services, each service once. */
+	Swarm__ServiceEndpoint *eps = xcalloc(ns->n + 1, sizeof(*eps));
+	Swarm__ServiceEndpoint **epp = xcalloc(ns->n + 1, sizeof(*epp));
+	size_t ne = 0;
+	for (size_t i = 0; i < ns->n; i++) {
+		const Swarm__Service *svc = store_service(m->store, ns->tasks[i]->service_id);
+		bool dup = false;
+		for (size_t k = 0; k < ne && !dup; k++)
+			dup = !strcmp(eps[k].service_id, ns->tasks[i]->service_id);
+		if (!svc || !svc->n_vips || dup)
+			continue;
+		swarm__service_endpoint__init(&eps[ne]);
+		eps[ne].service_id = svc->id;
+		eps[ne].vips = svc->vips;
+		eps[ne].n_vips = svc->n_vips;
+		epp[ne] = &eps[ne];
+		ne++;
+	}
+	a.services = epp;
+	a.n_services = ne;
 	const Swarm__Cluster *cl = store_cluster(m->store);
 	if (cl) {
 		a.gossip_keys = cl->gossip_keys;
@@ -637,6 +657,8 @@ static void send_assignments(struct dispatcher *d, struct session *s, struct nod
 	conn_send_msg(s->c, &out.base);
 	free(nets);
 	free(peers);
+	free(eps);
+	free(epp);
 }
 
 void dispatcher_push(struct dispatcher *d)

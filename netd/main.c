@@ -76,12 +76,6 @@ static void stats_init(struct ev_loop *loop)
 	ev_timer_start(loop, &N.stats);
 }
 
-static const char *cfg_or(const struct config *cfg, const char *key, const char *def)
-{
-	const char *v = config_get(cfg, key);
-	return v && *v ? v : def;
-}
-
 /* keyring_file: base64 keys one per line, the first is the primary. */
 int netd_keyring_load(const char *path, struct gossip_keyring *kr)
 {
@@ -153,17 +147,17 @@ static int netd_start(struct ev_loop *loop, const struct daemon_opts *o, const s
 	/* Settings are borrowed from cfg: the daemon skeleton keeps the
 	 * config alive until stop (a reload with changes restarts netd). */
 	struct netd_settings set = {
-		.bind_addr = cfg_or(cfg, "bind_addr", "0.0.0.0"),
+		.bind_addr = config_get_or(cfg, "bind_addr", "0.0.0.0"),
 		.bind_port = (uint16_t)port,
-		.node_name = cfg_or(cfg, "node_name", NULL),
-		.advertise_addr = cfg_or(cfg, "advertise_addr", NULL),
-		.join = cfg_or(cfg, "join", NULL),
-		.keyring_file = cfg_or(cfg, "keyring_file", NULL),
-		.role = cfg_or(cfg, "role", "swarm-netd"),
-		.dp_prefix = cfg_or(cfg, "dp_prefix", ""),
-		.gw_subnet = cfg_or(cfg, "gateway_subnet", NULL),
-		.gw_bridge = cfg_or(cfg, "gateway_bridge", "gwbridge"),
-		.datapath = strcmp(cfg_or(cfg, "datapath", "on"), "off") != 0,
+		.node_name = config_get_or(cfg, "node_name", NULL),
+		.advertise_addr = config_get_or(cfg, "advertise_addr", NULL),
+		.join = config_get_or(cfg, "join", NULL),
+		.keyring_file = config_get_or(cfg, "keyring_file", NULL),
+		.role = config_get_or(cfg, "role", "swarm-netd"),
+		.dp_prefix = config_get_or(cfg, "dp_prefix", ""),
+		.gw_subnet = config_get_or(cfg, "gateway_subnet", NULL),
+		.gw_bridge = config_get_or(cfg, "gateway_bridge", "gwbridge"),
+		.datapath = strcmp(config_get_or(cfg, "datapath", "on"), "off") != 0,
 	};
 	N.loop = loop;
 	int r = netd_init(&N.n, loop, o->state_dir, o->run_dir, &set);

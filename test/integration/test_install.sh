@@ -25,8 +25,9 @@ t_dist_install() {
 		{ tail -30 "$TEST_TMP/build.log"; fail "the tarball does not build"; }
 	make -s -C "$TEST_TMP/build" install DESTDIR="$TEST_TMP/dest" > /dev/null
 	[ ! -e "$INST" ] || fail "make install DESTDIR=... wrote outside DESTDIR"
-	for f in sbin/swarm-manager sbin/swarm-agent bin/swarmadm sbin/swarm-lab libexec/swarm/swarm-shim \
-		share/swarm/lab/mkimage share/man/man8/swarmadm.8; do
+	for f in sbin/swarm-manager sbin/swarm-agent sbin/swarm-netd sbin/swarm-dnsd bin/swarmadm \
+		sbin/swarm-lab libexec/swarm/swarm-shim share/swarm/lab/mkimage share/man/man8/swarmadm.8 \
+		share/man/man8/swarm-netd.8 share/man/man8/swarm-dnsd.8; do
 		[ -e "$TEST_TMP/dest$INST/$f" ] || fail "DESTDIR install lacks $f"
 	done
 	make -s -C "$TEST_TMP/build" install > /dev/null
@@ -42,7 +43,8 @@ t_lab_installed() {
 	for pid in $(ip netns pids "$PREFIX-node1"); do
 		exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
 		case $exe in
-		*/swarm-manager | */swarm-agent) [[ $exe == "$INST"/* ]] || fail "$exe is not from the installed prefix" ;;
+		*/swarm-manager | */swarm-agent | */swarm-netd | */swarm-dnsd)
+			[[ $exe == "$INST"/* ]] || fail "$exe is not from the installed prefix" ;;
 		esac
 	done
 	adm node1 service create -d --name inst --replicas 2 busybox

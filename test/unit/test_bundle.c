@@ -278,7 +278,7 @@ static void test_hostname_and_files(void **state)
 	assert_int_equal(strlen(h), 64);
 	free(h);
 	char *r = bundle_resolv_conf();
-	assert_string_equal(r, "nameserver 127.0.0.11\noptions ndots:0\n");
+	assert_string_equal(r, "search .\nnameserver 127.0.0.11\noptions ndots:0\n");
 	free(r);
 	pb_free(t);
 }
