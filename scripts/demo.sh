@@ -93,14 +93,37 @@ if [ -n "$node" ] && [ -n "$ip" ]; then
 fi
 
 echo
+echo "== 3. Service discovery from another service's container (swarm-dnsd at 127.0.0.11)"
+on node1 swarmadm service create --name my-centos --network ol_net busybox
+on node1 swarmadm service update --args "ping www.example.com" my-centos
+cnode=$("$lab" exec node1 -- swarmadm service ps my-centos 2>/dev/null |
+	awk '$5 == "Running" { print $4; exit }')
+if [ -n "$cnode" ]; then
+	on "$cnode" swarmadm container exec my-centos.1 -- nslookup my-nginx
+	on "$cnode" swarmadm container exec my-centos.1 -- nslookup tasks.my-nginx
+	on "$cnode" swarmadm container exec my-centos.1 -- nslookup www.example.com
+fi
+
+echo
+echo "== 4. DNS round robin instead of a VIP"
+on node1 swarmadm service create --replicas 5 --name web-test --network ol_net --endpoint-mode dnsrr nginx
+if [ -n "$cnode" ]; then
+	on "$cnode" swarmadm container exec my-centos.1 -- nslookup web-test
+	wip=$("$lab" exec "$cnode" -- swarmadm container exec my-centos.1 -- nslookup web-test 2>/dev/null |
+		awk '/^Address: 198/ { print $2; exit }')
+	[ -n "$wip" ] && on "$cnode" swarmadm container exec my-centos.1 -- nslookup "$wip"
+fi
+
+echo
 echo "== Scaling down to 2"
 on node1 swarmadm service scale my-nginx=2
 on node1 swarmadm service ps my-nginx
 
 echo
-echo "Service discovery (DNS), VIP load balancing and the routing mesh"
-echo "(walk-through steps 3-5) are not built yet: VIPs and published ports exist"
-echo "at the control level; containers reach each other across nodes by IP."
+echo "VIP load balancing and the routing mesh (connections to a VIP, step 5)"
+echo "are not built yet: VIPs and published ports exist and resolve, but a"
+echo "connection to a VIP is not balanced yet; tasks reach each other by IP"
+echo "and by name."
 echo
 if [ "$failed" != 0 ]; then echo "demo: $failed step(s) failed (see above)"; fi
 echo "The lab is still up: try '$top/$lab exec node1 -- swarmadm service ls'."

@@ -76,6 +76,7 @@ t_nslookup() {
 
 t_dig() {
 	local ns out ip name
+	vip_of my-nginx > "$TEST_TMP/vip"
 	ns=$(sandbox_of node2 my-nginx ol_net)
 	[ -n "$ns" ] || fail "no sandbox of my-nginx on node2"
 	out=$(qdig "$ns" my-nginx)
@@ -125,6 +126,38 @@ t_scale_fresh() {
 	wait $scaler || { cat "$TEST_TMP/scale.out"; fail "service scale failed"; }
 }
 
+dnsd_stat() { on node2 swarm-dnsd status | jq -r ".$1"; }
+
+t_bad_packets() {
+	local ns f0 d0 out
+	ns=$(sandbox_of node2 web-test ol_net) || fail "no web-test sandbox on node2"
+	f0=$(dnsd_stat Formerr)
+	d0=$(dnsd_stat Dropped)
+	nsenter --net="$ns" bash -c '
+		send() { printf "$1" > /dev/udp/127.0.0.11/53; }
+		send "\x12\x34\x01"                                         # shorter than a header
+		send "\x12\x34\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x01"  # a response
+		send "\x12\x35\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01"  # pointer to itself
+		send "\x12\x36\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x3f\x61"            # truncated label
+		head -c 60000 /dev/urandom > /dev/udp/127.0.0.11/53                 # oversized junk
+		exit 0'
+	sleep 0.5
+	out=$(qdig "$ns" tasks.my-nginx +short)
+	[ -n "$out" ] || fail "dnsd stopped answering after bad packets"
+	echo "# FORMERR $f0 -> $(dnsd_stat Formerr), dropped $d0 -> $(dnsd_stat Dropped)"
+	[ "$(dnsd_stat Formerr)" -ge $((f0 + 2)) ] || fail "malformed queries were not answered FORMERR"
+	[ "$(dnsd_stat Dropped)" -ge $((d0 + 2)) ] || fail "a short packet and a response were not dropped and counted"
+}
+
+t_manager_away() {
+	local ns
+	ns=$(sandbox_of node2 web-test ol_net) || fail "no web-test sandbox on node2"
+	lab stop node1 manager
+	[ -n "$(short "$ns" tasks.my-nginx)" ] || { lab start node1 manager; fail "no answer with the manager stopped"; }
+	[ "$(short "$ns" my-nginx)" = "$(cat "$TEST_TMP/vip")" ] || { lab start node1 manager; fail "no VIP answer with the manager stopped"; }
+	lab start node1 manager
+}
+
 t_dead_upstream() {
 	local ns out t0 pid
 	ns=$(sandbox_of node2 web-test ol_net) || fail "no web-test sandbox on node2"
@@ -164,5 +197,7 @@ check "dig: aa flag, TTL 600 for VIPs and 5 for tasks, NODATA for AAAA/MX, PTR, 
 check "scoping and forwarding: a container off ol_net cannot resolve my-nginx; www.example.com is forwarded" t_scope_forward
 check "a scale-down shows in tasks.my-nginx on every node" t_scale_fresh
 check "dnsd kill -9 and restart under queries: answers come back at once, no container restart" t_restart_under_load
+check "bad packets: truncated, compression loop, oversized, responses get FORMERR or are dropped and counted; dnsd keeps serving" t_bad_packets
+check "the manager away: names keep answering" t_manager_away
 check "a dead upstream gives SERVFAIL within the timeout; cluster names keep answering" t_dead_upstream
 finish
