@@ -72,6 +72,7 @@ struct gossip {
 
 static void g_run_actions(struct gossip *g, struct swim_actions *acts);
 static void g_after(struct gossip *g);
+static void g_arm(struct gossip *g);
 
 /* ---- helpers ---- */
 
@@ -876,10 +877,9 @@ static void g_run_actions(struct gossip *g, struct swim_actions *acts)
 	swim_actions_clear(acts);
 }
 
-/* After any input: events out, tick timer re-armed. */
-static void g_after(struct gossip *g)
+/* Re-arms the tick for swim's next deadline (at most 1 s away). */
+static void g_arm(struct gossip *g)
 {
-	g_drain_events(g);
 	int64_t now = now_mono_ns();
 	int64_t dl = swim_next_deadline(g->swim);
 	double d = dl > now ? (double)(dl - now) / 1e9 : 0.0;
@@ -888,6 +888,13 @@ static void g_after(struct gossip *g)
 	ev_timer_stop(g->loop, &g->tick);
 	ev_timer_set(&g->tick, d, 0);
 	ev_timer_start(g->loop, &g->tick);
+}
+
+/* After any input: events out, tick timer re-armed. */
+static void g_after(struct gossip *g)
+{
+	g_drain_events(g);
+	g_arm(g);
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1108,7 +1115,12 @@ int gossip_broadcast_user(struct gossip *g, const char *name,
 	if (r == 0)
 		r = swim_queue_broadcast(g->swim, name, b.data, b.len);
 	gossip_buf_free(&b);
-	return r; /* the next gossip round (GossipInterval) carries it */
+	/* swim's deadline skips gossip rounds while its queue is empty, so
+	 * the tick may be up to a probe interval away: bring it to the next
+	 * round. Only the timer: no event drain from inside a delegate call. */
+	if (r == 0)
+		g_arm(g);
+	return r;
 }
 
 int gossip_push_pull_with(struct gossip *g, const char *name)
