@@ -112,17 +112,29 @@ t_scope_forward() {
 tasks_count_is() { [ "$(short "$(cat "$TEST_TMP/ns.$1")" tasks.my-nginx | grep -c .)" = "$2" ]; }
 
 t_scale_fresh() {
-	local n t0
+	local n t0 i seen=() done_at=() all
 	for n in node1 node2 node3; do
 		sandbox_of $n web-test ol_net > "$TEST_TMP/ns.$n" || fail "no web-test sandbox on $n"
 	done
 	t0=$(now)
 	adm node1 service scale my-nginx=1 > "$TEST_TMP/scale.out" 2>&1 &
 	local scaler=$!
-	for n in node1 node2 node3; do
-		poll_until -i 0.05 -d "$n answers tasks.my-nginx with 1 task" 30 tasks_count_is $n 1
+	# all three nodes polled in turn, 0.05 s apart: when each first answers 1 task
+	for i in $(seq 600); do
+		all=1
+		for n in 1 2 3; do
+			[ -n "${seen[$n]:-}" ] && continue
+			if tasks_count_is node$n 1; then seen[$n]=1; done_at[$n]=$(since "$t0"); else all=0; fi
+		done
+		[ "$all" = 1 ] && break
+		sleep 0.05
 	done
-	echo "# every node answers 1 task $(since "$t0") s after swarmadm service scale was started"
+	[ "$all" = 1 ] || fail "not every node dropped the stopped tasks within 30 s"
+	local first last
+	first=$(printf '%s\n' "${done_at[@]}" | sort -g | head -n 1)
+	last=$(printf '%s\n' "${done_at[@]}" | sort -g | tail -n 1)
+	echo "# from swarmadm service scale: node1 ${done_at[1]} s, node2 ${done_at[2]} s, node3 ${done_at[3]} s"
+	echo "# first node to last: $(awk -v a="$first" -v b="$last" 'BEGIN { printf "%.2f", b - a }') s"
 	wait $scaler || { cat "$TEST_TMP/scale.out"; fail "service scale failed"; }
 }
 
