@@ -80,13 +80,20 @@ static const char *self_name(const struct netd *n)
 	return n->set.node_name;
 }
 
+/* The VXLAN source address: the agent's data-path address, else its
+ * advertise address; without an agent the static advertise_addr, else a
+ * specific bind_addr. NULL: no data path until the agent says. */
 static const char *vtep_addr(const struct netd *n)
 {
 	if (n->conf && n->conf->data_path_addr[0])
 		return n->conf->data_path_addr;
 	if (n->conf && n->conf->advertise_addr[0])
 		return n->conf->advertise_addr;
-	return n->set.advertise_addr;
+	if (n->set.advertise_addr && *n->set.advertise_addr)
+		return n->set.advertise_addr;
+	if (n->set.bind_addr && *n->set.bind_addr && strcmp(n->set.bind_addr, "0.0.0.0"))
+		return n->set.bind_addr;
+	return NULL;
 }
 
 /* ---- persistence ---- */
@@ -561,8 +568,10 @@ static void netd_dp_start(struct netd *n)
 		.prefix = n->set.dp_prefix ? n->set.dp_prefix : "",
 		.dstport = n->conf ? (uint16_t)n->conf->data_path_port : 0,
 	};
-	if (!addr || parse_ip(addr, &c.local_addr) < 0)
-		return; /* until the agent tells us the data-path address */
+	if (!addr || parse_ip(addr, &c.local_addr) < 0) {
+		log_info("netd, no data path until the agent gives the node's data-path address");
+		return;
+	}
 	int r = dp_netlink_new(&c, &n->dp);
 	if (r < 0) {
 		log_err("netd, data path unavailable: %s", strerror(-r));

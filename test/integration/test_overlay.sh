@@ -303,7 +303,6 @@ t_serf() {
 	grep -qi 'encrypt\|decrypt\|EOF\|failed' "$TEST_TMP/serf2.log" || true
 	local t0
 	t0=$(now)
-	on serf1 pkill -9 -x serf || true
 	for pid in $(ip netns pids "$PREFIX-serf1" 2> /dev/null); do kill -9 "$pid" 2> /dev/null; done
 	poll_until -d "node1's netd declares serf1 dead" 60 netd_lists node1 serf1 dead
 	echo "# serf1 declared dead by node1's netd $(since "$t0") s after kill -9"
