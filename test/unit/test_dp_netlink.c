@@ -46,6 +46,7 @@
 
 #include "netd/datapath.h"
 #include "util.h"
+#include "netns_util.h"
 
 #define VNI 4242
 #define GW_BRIDGE "dpt-br-gw"       /* prefix "dpt-" + "br-gw" */
@@ -71,33 +72,6 @@ static struct fixture fx;
 
 /* ---- helpers: namespaces and links (test side) ---- */
 
-static int make_netns(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	int err = 0;
-	if (unshare(CLONE_NEWNET) < 0)
-		err = -errno;
-	else if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0)
-		err = -errno;
-	if (setns(orig, CLONE_NEWNET) < 0)
-		abort();
-	close(orig);
-	if (err)
-		unlink(path);
-	return err;
-}
-
-static void drop_netns(const char *path)
-{
-	if (!path[0])
-		return;
-	umount2(path, MNT_DETACH);
-	unlink(path);
-}
 
 static struct nl_sock *sock_in(const char *nspath)
 {
