@@ -51,6 +51,7 @@ struct netd {
 	struct dp_provider *dp;
 	ev_timer reconcile_t;         /* coalesced reconcile */
 	ev_timer heal_t;              /* periodic reconcile, gc, save */
+	ev_timer save_t;              /* coalesced save of netd.state */
 	uint64_t epoch, version;      /* stream */
 	uint64_t saved_nclk, saved_tclk; /* ndb clocks from netd.state */
 	struct netd_sub *subs;

@@ -141,6 +141,23 @@ static void netd_save(struct netd *n)
 	free(ents);
 }
 
+static void save_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	netd_save(w->data);
+}
+
+/* Saves shortly, once for a burst of attaches (the file holds them all).
+ * What a crash loses in between, the agent sends again on reconnect. */
+static void netd_save_soon(struct netd *n)
+{
+	if (ev_is_active(&n->save_t))
+		return;
+	ev_timer_set(&n->save_t, 0.2, 0);
+	ev_timer_start(n->loop, &n->save_t);
+}
+
 static void netd_load(struct netd *n)
 {
 	char *p = state_path(n), *buf = NULL;
@@ -332,7 +349,20 @@ static void g_on_event(void *arg, const struct swim_event *ev)
 	}
 }
 
-/* Our endpoint entries and network memberships from the attachments. */
+/* Our entries and network memberships for one attachment. */
+static void netd_publish_one(struct netd *n, const Swarm__NetdAttach *a, int64_t now)
+{
+	for (size_t i = 0; i < a->n_endpoints; i++) {
+		Swarm__EndpointRecord *e = a->endpoints[i];
+		ndb_join_network(n->db, e->network_id, now);
+		size_t len;
+		uint8_t *buf = pb_pack(e, &len);
+		ndb_put(n->db, e->network_id, NDB_TABLE_ENDPOINTS, e->endpoint_id, buf, len, now);
+		free(buf);
+	}
+}
+
+/* All of them (gossip (re)started). */
 static void netd_publish(struct netd *n)
 {
 	if (!n->db)
@@ -341,20 +371,8 @@ static void netd_publish(struct netd *n)
 	size_t pos = 0;
 	const char *k;
 	void *v;
-	struct strmap *nets = strmap_new();
-	while (strmap_next(n->atts, &pos, &k, &v)) {
-		Swarm__NetdAttach *a = v;
-		for (size_t i = 0; i < a->n_endpoints; i++) {
-			Swarm__EndpointRecord *e = a->endpoints[i];
-			strmap_put(nets, e->network_id, e);
-			ndb_join_network(n->db, e->network_id, now);
-			size_t len;
-			uint8_t *buf = pb_pack(e, &len);
-			ndb_put(n->db, e->network_id, NDB_TABLE_ENDPOINTS, e->endpoint_id, buf, len, now);
-			free(buf);
-		}
-	}
-	strmap_free(nets);
+	while (strmap_next(n->atts, &pos, &k, &v))
+		netd_publish_one(n, v, now);
 }
 
 /* Removes our entries of an attachment (and leaves networks nobody local
@@ -412,6 +430,7 @@ static int net_to_dp(const Swarm__NetdNetwork *nw, struct dp_network *d)
 struct remote_ctx {
 	struct netd *n;
 	struct dp_state *st;
+	struct strmap *nets;   /* network id -> Swarm__NetdNetwork*, local ones */
 };
 
 static void add_remote(void *arg, const struct ndb_entry *e)
@@ -420,7 +439,7 @@ static void add_remote(void *arg, const struct ndb_entry *e)
 	const char *self = self_name(rc->n);
 	if (self && !strcmp(e->owner, self))
 		return;
-	const Swarm__NetdNetwork *nw = find_net(rc->n, e->network_id);
+	const Swarm__NetdNetwork *nw = strmap_get(rc->nets, e->network_id);
 	Swarm__EndpointRecord *rec;
 	if (!nw || ep_decode(e, &rec) < 0)
 		return;
@@ -521,8 +540,20 @@ static void netd_desired(struct netd *n, struct dp_state *st)
 		}
 	}
 	if (n->db) {
-		struct remote_ctx rc = { n, st };
-		ndb_foreach(n->db, NULL, NDB_TABLE_ENDPOINTS, add_remote, &rc);
+		struct remote_ctx rc = { n, st, strmap_new() };
+		pos = 0;
+		while (strmap_next(n->atts, &pos, &k, &v)) {
+			Swarm__NetdAttach *a = v;
+			for (size_t i = 0; i < a->n_networks; i++)
+				strmap_put(rc.nets, a->networks[i]->id, a->networks[i]);
+		}
+		/* only the networks with a local endpoint: the rest is not programmed */
+		size_t npos = 0;
+		const char *nid;
+		void *nv;
+		while (strmap_next(rc.nets, &npos, &nid, &nv))
+			ndb_foreach(n->db, nid, NDB_TABLE_ENDPOINTS, add_remote, &rc);
+		strmap_free(rc.nets);
 	}
 }
 
@@ -871,8 +902,9 @@ int netd_attach(struct netd *n, const Swarm__NetdAttach *req, const char **err)
 		pb_free(old);
 	}
 	gw_ip_for(n, a->task_id);
-	netd_publish(n);
-	netd_save(n);
+	if (n->db)
+		netd_publish_one(n, a, now_mono_ns());
+	netd_save_soon(n);
 	netd_schedule(n);
 	/* The veths must exist before the container starts: reconcile now. */
 	if (n->dp) {
@@ -890,7 +922,7 @@ int netd_detach(struct netd *n, const char *task_id)
 	netd_unpublish(n, a);
 	pb_free(a);
 	free(strmap_del(n->gw_ips, task_id));
-	netd_save(n);
+	netd_save_soon(n);
 	netd_schedule(n);
 	return 0;
 }
@@ -1019,6 +1051,8 @@ int netd_init(struct netd *n, struct ev_loop *loop, const char *state_dir,
 		return r;
 	ev_timer_init(&n->reconcile_t, reconcile_cb, 0, 0);
 	n->reconcile_t.data = n;
+	ev_timer_init(&n->save_t, save_cb, 0, 0);
+	n->save_t.data = n;
 	ev_timer_init(&n->heal_t, heal_cb, NETD_HEAL_PERIOD, NETD_HEAL_PERIOD);
 	n->heal_t.data = n;
 	ev_timer_start(loop, &n->heal_t);
@@ -1033,6 +1067,7 @@ void netd_fini(struct netd *n)
 	if (n->loop) {
 		ev_timer_stop(n->loop, &n->reconcile_t);
 		ev_timer_stop(n->loop, &n->heal_t);
+		ev_timer_stop(n->loop, &n->save_t);
 	}
 	netd_save(n);
 	netd_gossip_stop(n);
