@@ -43,6 +43,7 @@ struct dnsd {
 	uint64_t epoch;
 	bool synced;                    /* a whole snapshot arrived */
 	ev_timer stream_retry;
+	ev_timer save_t;                /* coalesced save of dnsd.state */
 };
 
 /* sandbox.c */
@@ -50,6 +51,7 @@ int dnsd_sandbox_add(struct dnsd *d, const Swarm__DnsdSandbox *s, const char **e
 void dnsd_sandbox_remove(struct dnsd *d, const char *task_id);
 void dnsd_sandboxes_free(struct dnsd *d);
 void dnsd_save(struct dnsd *d);
+void dnsd_save_soon(struct dnsd *d);
 void dnsd_load(struct dnsd *d);
 
 /* stream.c */

@@ -176,6 +176,10 @@ static void dnsd_stop(void)
 		ev_timer_stop(d->loop, &D.stats);
 	listener_free(D.local);
 	D.local = NULL;
+	if (ev_is_active(&d->save_t)) {
+		ev_timer_stop(d->loop, &d->save_t);
+		dnsd_save(d);
+	}
 	dnsd_stream_stop(d);
 	fwd_free(d->fwd);   /* answers in flight are dropped (SERVFAIL unsent) */
 	d->fwd = NULL;

@@ -387,7 +387,7 @@ int dnsd_sandbox_add(struct dnsd *d, const Swarm__DnsdSandbox *s, const char **e
 		old->scope.net_ids = (const char *const *)old->spec->network_ids;
 		old->scope.net_names = (const char *const *)old->spec->network_names;
 		old->scope.n = old->spec->n_network_ids;
-		dnsd_save(d);
+		dnsd_save_soon(d);
 		return 0;
 	}
 	struct sbx *sb = xcalloc(1, sizeof(*sb));
@@ -414,7 +414,7 @@ int dnsd_sandbox_add(struct dnsd *d, const Swarm__DnsdSandbox *s, const char **e
 		sbx_close(strmap_del(d->sandboxes, s->task_id));
 	strmap_put(d->sandboxes, s->task_id, sb);
 	log_debug("dnsd, serving sandbox %s (%zu networks)", s->task_id, sb->scope.n);
-	dnsd_save(d);
+	dnsd_save_soon(d);
 	return 0;
 }
 
@@ -424,7 +424,7 @@ void dnsd_sandbox_remove(struct dnsd *d, const char *task_id)
 	if (!sb)
 		return;
 	sbx_close(sb);
-	dnsd_save(d);
+	dnsd_save_soon(d);
 }
 
 void dnsd_sandboxes_free(struct dnsd *d)
@@ -460,6 +460,24 @@ void dnsd_save(struct dnsd *d)
 	free(path);
 	free(buf);
 	free(st.sandboxes);
+}
+
+static void save_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	dnsd_save(w->data);
+}
+
+/* One write for a burst of adds and removes (the file holds them all);
+ * what a crash loses in between, the agent sends again on reconnect. */
+void dnsd_save_soon(struct dnsd *d)
+{
+	if (!ev_is_active(&d->save_t)) {
+		ev_timer_init(&d->save_t, save_cb, 0.2, 0);
+		d->save_t.data = d;
+		ev_timer_start(d->loop, &d->save_t);
+	}
 }
 
 void dnsd_load(struct dnsd *d)

@@ -81,6 +81,10 @@ char *netd_status_json(struct netd *n);
 void netd_subscribe(struct netd *n, struct conn *c);
 void netd_unsubscribe(struct netd *n, struct conn *c);
 
+/* A static keyring file: base64 keys one per line, the first is the
+ * primary (main.c). 0 or -errno, logged. */
+int netd_keyring_load(const char *path, struct gossip_keyring *kr);
+
 /* The local socket (local.c). */
 int netd_local_listen(struct netd *n, const char *path);
 void netd_local_stop(void);

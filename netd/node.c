@@ -192,25 +192,30 @@ out:
 	free(p);
 }
 
-/* The keyring file gossip reads at start: base64 lines, primary first
- * (the manager keeps the newest last, and the newest is the primary). */
-static int keyring_write(struct netd *n, char **path)
+/* The agent's gossip keys as the ring gossip uses (primary first: the
+ * manager keeps the newest last, and the newest is the primary), also
+ * written to <state>/keyring (base64 lines, 0600) for operators and peers
+ * such as serf. 0 or -errno. */
+static int keyring_from_conf(struct netd *n, struct gossip_keyring *kr)
 {
-	*path = xasprintf("%s/keyring", n->state_dir);
-	size_t nk = n->conf ? n->conf->n_gossip_keys : 0;
+	char *path = xasprintf("%s/keyring", n->state_dir);
 	char *text = xstrdup("");
-	for (size_t i = nk; i > 0; i--) {
+	int r = 0;
+	for (size_t i = n->conf->n_gossip_keys; i > 0 && r == 0; i--) {
 		const ProtobufCBinaryData *k = &n->conf->gossip_keys[i - 1];
-		if (k->len != 16 && k->len != 24 && k->len != 32)
-			continue;
 		char b64[64];
+		r = gossip_keyring_add(kr, k->data, k->len);
 		EVP_EncodeBlock((unsigned char *)b64, k->data, (int)k->len);
 		char *t = xasprintf("%s%s\n", text, b64);
 		free(text);
 		text = t;
 	}
-	int r = file_write_atomic(*path, text, strlen(text), 0600);
+	if (r == 0)
+		r = file_write_atomic(path, text, strlen(text), 0600);
+	if (r < 0)
+		log_err("netd, gossip keys not usable (%s): %s", path, strerror(-r));
 	free(text);
+	free(path);
 	return r;
 }
 
@@ -643,8 +648,6 @@ static size_t meta_tags(uint8_t *out, size_t cap, const char *role)
 	return k + rl;
 }
 
-int netd_keyring_load(const char *path, struct gossip_keyring *kr);
-
 static void netd_gossip_stop(struct netd *n)
 {
 	gossip_free(n->g);
@@ -676,17 +679,15 @@ static void netd_gossip_start(struct netd *n)
 	netd_gossip_stop(n);
 
 	struct gossip_keyring kr = { .n = 0 };
-	char *kpath = NULL;
 	if (n->set.keyring_file && *n->set.keyring_file) {
 		if (netd_keyring_load(n->set.keyring_file, &kr) < 0)
 			return;
 	} else if (n->conf && n->conf->n_gossip_keys) {
-		if (keyring_write(n, &kpath) < 0 || netd_keyring_load(kpath, &kr) < 0) {
-			free(kpath);
+		if (keyring_from_conf(n, &kr) < 0) {
+			gossip_keyring_clear(&kr);
 			return;
 		}
 	}
-	free(kpath);
 	struct ndb_config dc = {
 		.self = name,
 		.on_change = on_change,
