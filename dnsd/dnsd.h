@@ -21,6 +21,7 @@
 
 struct strmap;
 struct fwd;
+struct epstream;
 
 struct dnsd_stats {
 	uint64_t queries, answered_local, nodata, forwarded, fwd_failed, refused,
@@ -38,11 +39,10 @@ struct dnsd {
 	struct dnsd_stats st;
 	uint64_t seed;                  /* answer shuffling */
 	/* stream */
-	struct conn *stream;
+	struct epstream *stream;
 	struct names *staging;          /* a snapshot being received */
 	uint64_t epoch;
 	bool synced;                    /* a whole snapshot arrived */
-	ev_timer stream_retry;
 	ev_timer save_t;                /* coalesced save of dnsd.state */
 };
 

@@ -194,37 +194,17 @@ static void dnsd_stop(void)
 /* `swarm-dnsd status [--run-dir DIR]` */
 static int client_main(int argc, char **argv)
 {
-	const char *run = getenv("SWARM_RUN_DIR") ? getenv("SWARM_RUN_DIR") : "/run/swarm";
-	for (int i = 2; i < argc; i++)
-		if (!strcmp(argv[i], "--run-dir") && i + 1 < argc)
-			run = argv[++i];
 	if (strcmp(argv[1], "status")) {
 		fprintf(stderr, "usage: swarm-dnsd status [--run-dir DIR]\n");
 		return 2;
 	}
-	char *path = xasprintf("%s/dnsd.sock", run);
-	int fd = client_connect_unix(path), rc = 1;
+	char *path = xasprintf("%s/dnsd.sock", client_run_dir(argc, argv));
 	Swarm__DnsdRequest q = SWARM__DNSD_REQUEST__INIT;
 	q.id = 1;
 	q.body_case = SWARM__DNSD_REQUEST__BODY_STATUS;
 	q.status = "";
-	size_t len;
-	uint8_t *buf = pb_pack(&q, &len), *p = NULL;
-	if (fd >= 0 && client_send(fd, buf, len) == 0 && client_recv(fd, 1u << 20, 5000, &p, &len) == 0) {
-		Swarm__DnsdResponse *a = swarm__dnsd_response__unpack(NULL, len, p);
-		if (a) {
-			printf("%s\n", a->error[0] ? a->error : a->json);
-			rc = a->error[0] ? 1 : 0;
-			swarm__dnsd_response__free_unpacked(a, NULL);
-		}
-	} else {
-		fprintf(stderr, "swarm-dnsd: cannot ask %s\n", path);
-	}
-	free(buf);
-	free(p);
+	int rc = client_json("swarm-dnsd", path, &q.base, &swarm__dnsd_response__descriptor, 5000);
 	free(path);
-	if (fd >= 0)
-		close(fd);
 	return rc;
 }
 

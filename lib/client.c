@@ -11,6 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 int client_connect_unix(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -98,4 +100,54 @@ int client_recv(int fd, size_t max, int timeout_ms, uint8_t **payload, size_t *l
 	*payload = buf;
 	*len = n;
 	return 0;
+}
+
+const char *client_run_dir(int argc, char **argv)
+{
+	const char *run = getenv("SWARM_RUN_DIR") ? getenv("SWARM_RUN_DIR") : "/run/swarm";
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--run-dir") && i + 1 < argc)
+			run = argv[++i];
+	return run;
+}
+
+/* A singular string field of m by name, or NULL. */
+static const char *client_field(const ProtobufCMessage *m, const char *name)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+	if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return NULL;
+	return *(const char *const *)((const char *)m + f->offset);
+}
+
+int client_json(const char *prog, const char *path, const ProtobufCMessage *req,
+		const ProtobufCMessageDescriptor *resp, int timeout_ms)
+{
+	size_t len = protobuf_c_message_get_packed_size(req);
+	uint8_t *buf = xmalloc(len + 1), *p = NULL;
+	protobuf_c_message_pack(req, buf);
+	int rc = 1, fd = client_connect_unix(path), r = fd;
+	if (fd >= 0 && (r = client_send(fd, buf, len)) == 0)
+		r = client_recv(fd, 16u << 20, timeout_ms, &p, &len);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot ask %s: %s\n", prog, path, strerror(-r));
+	} else {
+		ProtobufCMessage *a = protobuf_c_message_unpack(resp, NULL, len, p);
+		const char *err = a ? client_field(a, "error") : "undecodable answer";
+		const char *js = a ? client_field(a, "json") : NULL;
+		if (err && *err) {
+			fprintf(stderr, "%s: %s\n", prog, err);
+		} else {
+			printf("%s\n", js ? js : "");
+			rc = 0;
+		}
+		if (a)
+			protobuf_c_message_free_unpacked(a, NULL);
+	}
+	free(buf);
+	free(p);
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
