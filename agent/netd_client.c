@@ -9,6 +9,7 @@
  * container starts; one that cannot be delivered within NETDC_TIMEOUT
  * fails the task ("swarm-netd is not reachable"). */
 #include "agent.h"
+#include "netns.h"
 
 #include "conn.h"
 #include "log.h"
@@ -47,6 +48,9 @@ static struct {
 } D;
 
 static void netdc_send_attach(struct netdc_att *t);
+static void att_free(struct netdc_att *t);
+static void send_detach(const char *task_id);
+static Swarm__NetdAttach *attach_from_task(const Swarm__Task *t, const char *netns);
 
 static void send_req(Swarm__NetdRequest *q)
 {
@@ -240,6 +244,65 @@ static const char *vip_of(const char *service_id, const char *network_id)
 	return NULL;
 }
 
+/* The node's ingress sandbox: a namespace of the agent's own, attached by
+ * netd to ingress with the node's address there (the allocator's node
+ * attachment) and to the gateway bridge like a container. lbd forwards
+ * the routing mesh's published ports through it (see lbd/lbd.h). It is
+ * an attachment like a task's, re-sent on reconnect, but nothing waits
+ * for it. */
+static void netdc_ingress(struct agent *a, const Swarm__Assignments *as)
+{
+	const Swarm__NetworkAttachment *na = NULL;
+	for (size_t i = 0; i < as->n_networks && !na; i++) {
+		const Swarm__Network *net = as->networks[i];
+		if (!net->spec || !net->spec->ingress)
+			continue;
+		for (size_t j = 0; j < as->n_node_attachments && !na; j++)
+			if (!strcmp(as->node_attachments[j]->network_id, net->id))
+				na = as->node_attachments[j];
+	}
+	char *task_id = xasprintf("ingress-sbox-%s", a->id.node_id);
+	struct netdc_att *old = strmap_get(D.atts, task_id);
+	if (!na || !na->vni || !na->addr[0]) {
+		if (old) {
+			att_free(strmap_del(D.atts, task_id));
+			send_detach(task_id);
+		}
+		free(task_id);
+		return;
+	}
+	char *netns = xasprintf("%s/ingress_sbox", a->run_dir);
+	int r = netns_create(netns);
+	if (r < 0) {
+		log_err("agent, ingress sandbox %s: %s", netns, strerror(-r));
+		goto out;
+	}
+	Swarm__Task t = SWARM__TASK__INIT;
+	Swarm__NetworkAttachment nac = *na;
+	Swarm__NetworkAttachment *nets[1] = { &nac };
+	t.id = task_id;
+	t.name = "ingress-endpoint";
+	t.networks = nets;
+	t.n_networks = 1;
+	if (!nac.network_name[0])
+		nac.network_name = "ingress";
+	Swarm__NetdAttach *m = attach_from_task(&t, netns);
+	m->endpoints[0]->lb_endpoint = true;
+	m->endpoints[0]->serving = true;
+	if (old && pb_equal(old->msg, m)) {
+		pb_free(m);
+		goto out;
+	}
+	struct netdc_att *n = xcalloc(1, sizeof(*n));
+	n->msg = m;
+	att_free(strmap_put(D.atts, task_id, n));
+	log_info("agent, ingress sandbox %s on %s", netns, na->addr);
+	netdc_send_attach(n);
+out:
+	free(netns);
+	free(task_id);
+}
+
 void netdc_configure(struct agent *a, const Swarm__Assignments *as)
 {
 	if (!D.a || !a->id.node_id)
@@ -251,7 +314,9 @@ void netdc_configure(struct agent *a, const Swarm__Assignments *as)
 		if (!t || as->tasks[i]->desired_state <= SWARM__TASK_STATE__TASK_RUNNING)
 			continue;
 		t->stopping = true;
-		bool changed = false;
+		bool changed = t->msg->local && t->msg->local->serving;
+		if (t->msg->local)
+			t->msg->local->serving = false;
 		for (size_t j = 0; j < t->msg->n_endpoints; j++) {
 			changed = changed || t->msg->endpoints[j]->serving;
 			t->msg->endpoints[j]->serving = false;
@@ -281,11 +346,12 @@ void netdc_configure(struct agent *a, const Swarm__Assignments *as)
 	c->n_gossip_keys = as->n_gossip_keys;
 	if (D.conf && pb_equal(D.conf, c)) {
 		pb_free(c);
-		return;
+	} else {
+		pb_free(D.conf);
+		D.conf = c;
+		send_config();
 	}
-	pb_free(D.conf);
-	D.conf = c;
-	send_config();
+	netdc_ingress(a, as);
 }
 
 /* "198.18.0.5/24" -> "198.18.0.5" */
@@ -293,6 +359,20 @@ static char *addr_only(const char *cidr)
 {
 	const char *s = strchr(cidr, '/');
 	return s ? xstrndup(cidr, (size_t)(s - cidr)) : xstrdup(cidr);
+}
+
+/* The task's published ports into e. */
+static void add_ports(Swarm__EndpointRecord *e, const Swarm__Task *t)
+{
+	for (size_t k = 0; k < t->n_ports; k++) {
+		Swarm__EndpointPort *p = xmalloc(sizeof(*p));
+		swarm__endpoint_port__init(p);
+		p->published = t->ports[k]->published;
+		p->target = t->ports[k]->target;
+		pb_set_str(&p->protocol, t->ports[k]->protocol);
+		pb_set_str(&p->mode, t->ports[k]->mode);
+		PB_PTRV_ADD(e, ports, p);
+	}
 }
 
 static Swarm__NetdAttach *attach_from_task(const Swarm__Task *t, const char *netns)
@@ -342,16 +422,19 @@ static Swarm__NetdAttach *attach_from_task(const Swarm__Task *t, const char *net
 		}
 		for (size_t k = 0; k < na->n_aliases; k++)
 			PB_STRV_ADD(e, task_aliases, na->aliases[k]);
-		for (size_t k = 0; k < t->n_ports; k++) {
-			Swarm__EndpointPort *p = xmalloc(sizeof(*p));
-			swarm__endpoint_port__init(p);
-			p->published = t->ports[k]->published;
-			p->target = t->ports[k]->target;
-			pb_set_str(&p->protocol, t->ports[k]->protocol);
-			pb_set_str(&p->mode, t->ports[k]->mode);
-			PB_PTRV_ADD(e, ports, p);
-		}
+		add_ports(e, t);
 		PB_PTRV_ADD(m, endpoints, e);
+	}
+	/* On no network, the task itself, for its mode=host ports. */
+	if (!t->n_networks && t->n_ports) {
+		Swarm__EndpointRecord *e = xmalloc(sizeof(*e));
+		swarm__endpoint_record__init(e);
+		pb_set_str(&e->service_id, t->service_id);
+		pb_set_str(&e->service_name, t->service_name);
+		pb_set_str(&e->container_name, t->name);
+		e->slot = t->slot;
+		add_ports(e, t);
+		m->local = e;
 	}
 	return m;
 }
@@ -389,6 +472,10 @@ void netdc_task_state(const char *task_id, const Swarm__TaskStatus *st)
 	bool serving = !t->stopping && st->state == SWARM__TASK_STATE__TASK_RUNNING &&
 		       strcmp(st->health, "unhealthy") != 0 && strcmp(st->health, "starting") != 0;
 	bool changed = false;
+	if (t->msg->local) {
+		changed = t->msg->local->serving != serving;
+		t->msg->local->serving = serving;
+	}
 	for (size_t i = 0; i < t->msg->n_endpoints; i++) {
 		if (t->msg->endpoints[i]->serving != serving)
 			changed = true;

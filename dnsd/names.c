@@ -123,6 +123,11 @@ int names_put(struct names *nm, const Swarm__EndpointRecord *in)
 {
 	if (!in->endpoint_id[0] || !in->network_id[0])
 		return -EINVAL;
+	if (in->lb_endpoint) {
+		/* a node's ingress sandbox: no names, nothing to answer */
+		names_del(nm, in->endpoint_id);
+		return 0;
+	}
 	struct rec *rc = xcalloc(1, sizeof(*rc));
 	rc->r = pb_dup(in);
 	rc->has_ip = inet_pton(AF_INET, in->ipv4, &rc->ip) == 1;

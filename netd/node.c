@@ -242,14 +242,54 @@ static void sub_send(struct netd *n, struct netd_sub *s, bool begin, bool end,
 	conn_send_msg(s->c, &r.base);
 }
 
+/* Adds what only this node knows to a record of its own sandboxes: the
+ * netns file and the gateway-leg address (lbd programs them there). */
+static void ep_local(struct netd *n, const struct ndb_entry *e, Swarm__EndpointRecord *rec)
+{
+	const Swarm__NetdAttach *a = strmap_get(n->atts, rec->task_id);
+	if (!a || !n->conf || strcmp(e->owner, n->conf->node_id) != 0)
+		return;
+	const char *gw = strmap_get(n->gw_ips, rec->task_id);
+	rec->netns = xstrdup(a->netns);   /* freed by free_unpacked */
+	rec->gateway_ip = xstrdup(gw ? gw : "");
+}
+
 static void snap_one(void *arg, const struct ndb_entry *e)
 {
 	void **a = arg;
 	Swarm__EndpointRecord *rec;
 	if (ep_decode(e, &rec) < 0)
 		return;
+	ep_local(a[0], e, rec);
 	sub_send(a[0], a[1], false, false, false, rec);
 	swarm__endpoint_record__free_unpacked(rec, NULL);
+}
+
+/* The local-only record of an attachment on no network (see NetdAttach),
+ * or NULL. Its strings borrow from a until the caller frees the copy. */
+static Swarm__EndpointRecord *att_local(struct netd *n, const Swarm__NetdAttach *a)
+{
+	if (a->n_endpoints || !a->local)
+		return NULL;
+	Swarm__EndpointRecord *r = pb_dup(a->local);
+	const char *gw = strmap_get(n->gw_ips, a->task_id);
+	char *id = xasprintf("%s-local", a->task_id);
+	pb_set_str(&r->endpoint_id, id);
+	free(id);
+	pb_set_str(&r->task_id, a->task_id);
+	pb_set_str(&r->network_id, "");
+	pb_set_str(&r->netns, a->netns);
+	pb_set_str(&r->gateway_ip, gw ? gw : "");
+	return r;
+}
+
+/* Streams a's local-only record (if it has one) to every subscriber. */
+static void att_local_send(struct netd *n, const Swarm__NetdAttach *a, bool deleted)
+{
+	Swarm__EndpointRecord *r = att_local(n, a);
+	for (struct netd_sub *s = n->subs; r && s; s = s->next)
+		sub_send(n, s, false, false, deleted, r);
+	pb_free(r);
 }
 
 void netd_subscribe(struct netd *n, struct conn *c)
@@ -262,6 +302,15 @@ void netd_subscribe(struct netd *n, struct conn *c)
 	if (n->db) {
 		void *a[2] = { n, s };
 		ndb_foreach(n->db, NULL, NDB_TABLE_ENDPOINTS, snap_one, a);
+	}
+	size_t pos = 0;
+	const char *k;
+	void *v;
+	while (strmap_next(n->atts, &pos, &k, &v)) {
+		Swarm__EndpointRecord *r = att_local(n, v);
+		if (r)
+			sub_send(n, s, false, false, false, r);
+		pb_free(r);
 	}
 	sub_send(n, s, false, true, false, NULL);
 }
@@ -293,6 +342,8 @@ static void on_change(void *arg, enum ndb_change what, const struct ndb_entry *e
 	log_debug("netd, endpoint %s %s (%s on %s)", rec->ipv4,
 		  what == NDB_DEL ? "gone" : what == NDB_ADD ? "added" : "updated",
 		  rec->container_name, e->owner);
+	if (what != NDB_DEL)
+		ep_local(n, e, rec);
 	for (struct netd_sub *s = n->subs; s; s = s->next)
 		sub_send(n, s, false, false, what == NDB_DEL, rec);
 	swarm__endpoint_record__free_unpacked(rec, NULL);
@@ -900,9 +951,12 @@ int netd_attach(struct netd *n, const Swarm__NetdAttach *req, const char **err)
 				ndb_del(n->db, old->endpoints[i]->network_id, NDB_TABLE_ENDPOINTS,
 					old->endpoints[i]->endpoint_id, now_mono_ns());
 		}
+		if (a->n_endpoints || !a->local)
+			att_local_send(n, old, true);   /* no local record any more */
 		pb_free(old);
 	}
 	gw_ip_for(n, a->task_id);
+	att_local_send(n, a, false);
 	if (n->db)
 		netd_publish_one(n, a, now_mono_ns());
 	netd_save_soon(n);
@@ -921,6 +975,7 @@ int netd_detach(struct netd *n, const char *task_id)
 	if (!a)
 		return -ENOENT;
 	netd_unpublish(n, a);
+	att_local_send(n, a, true);
 	pb_free(a);
 	free(strmap_del(n->gw_ips, task_id));
 	netd_save_soon(n);
