@@ -540,6 +540,26 @@ static Swarm__UpdateConfig *update_defaults(Swarm__UpdateConfig *u)
 
 /* Checks a spec and fills defaults; network targets become network ids.
  * self: the service being updated (NULL on create). */
+/* The service other than self whose ingress-mode ports hold p's
+ * published port (the routing mesh serves it on every node), or NULL. */
+static const Swarm__Service *port_holder(struct mgr *m, const Swarm__PortConfig *p,
+					 const Swarm__Service *self)
+{
+	const Swarm__Service *const *v;
+	size_t n = store_services(m->store, &v);
+	for (size_t i = 0; i < n; i++) {
+		if (self && !strcmp(v[i]->id, self->id))
+			continue;
+		for (size_t j = 0; j < v[i]->n_ports; j++) {
+			const Swarm__PortConfig *q = v[i]->ports[j];
+			if (q->published == p->published && !strcmp(q->protocol, p->protocol) &&
+			    (!q->mode[0] || !strcmp(q->mode, "ingress")))
+				return v[i];
+		}
+	}
+	return NULL;
+}
+
 static int check_spec(struct mgr *m, Swarm__ServiceSpec *spec, const Swarm__Service *self,
 		      char *err, size_t errlen)
 {
@@ -606,6 +626,13 @@ static int check_spec(struct mgr *m, Swarm__ServiceSpec *spec, const Swarm__Serv
 				snprintf(err, errlen, "duplicate published port %u/%s", p->published, p->protocol);
 				return -EINVAL;
 			}
+		const Swarm__Service *holder;
+		if (!strcmp(p->mode, "ingress") && p->published &&
+		    (holder = port_holder(m, p, self))) {
+			snprintf(err, errlen, "port %u/%s is already published by service %s (%s)",
+				 p->published, p->protocol, holder->spec->name, holder->id);
+			return -EADDRINUSE;
+		}
 	}
 	for (size_t i = 0; i < spec->n_networks; i++) {
 		char nerr[256];
