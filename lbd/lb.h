@@ -50,7 +50,7 @@ struct lb_port {
  * comparing two services is comparing their arrays. */
 struct lb_service {
 	char id[LB_ID_MAX];         /* [A-Za-z0-9_.-], names the kernel objects */
-	struct in_addr vip;         /* virtual IP; 0.0.0.0 in actual state = none found */
+	struct in_addr vip;         /* virtual IP; 0.0.0.0 = none: published ports only */
 	struct in_addr *backends;   /* malloc-owned in a state; may be empty */
 	size_t n_backends;
 	struct lb_port *ports;      /* malloc-owned in a state; may be empty */
@@ -71,7 +71,8 @@ void lb_state_clear(struct lb_state *st);
 
 /* Adds a deep copy of *svc to st, its backends sorted and deduplicated
  * and its ports sorted. 0; -EINVAL on a bad id (empty, too long, a
- * character outside [A-Za-z0-9_.-]), a VIP or backend of 0.0.0.0, a port
+ * character outside [A-Za-z0-9_.-]), neither a VIP nor a port, a backend
+ * of 0.0.0.0, a port
  * with another protocol or a zero port, or one published port given twice
  * with different targets; -EEXIST when the id, the VIP or a (proto,
  * published) pair is already in st (st unchanged). svc->complete is
@@ -137,6 +138,17 @@ struct lb_stats {
  * before anything changes). stats may be NULL. */
 int lb_reconcile(struct lb_provider *p, const struct lb_state *desired, struct lb_stats *stats);
 
+/* The same without the dump: *actual is what the caller knows the kernel
+ * holds (the desired state of its last fully applied run). lbd applies
+ * every change this way, so that an update costs one batch whatever the
+ * number of services, and dumps only at start and on its periodic
+ * resync. */
+int lb_apply(struct lb_provider *p, const struct lb_state *actual, const struct lb_state *desired,
+	     struct lb_stats *stats);
+
+/* Deep copy of src into dst (initialised, emptied first). */
+void lb_state_copy(struct lb_state *dst, const struct lb_state *src);
+
 /* Where a real provider works. */
 struct lb_config {
 	const char *netns;    /* netns file of the namespace to balance in; NULL = the caller's */
@@ -144,6 +156,13 @@ struct lb_config {
 	 * nftables, "<prefix>swarm_lbm" for IPVS's marks): <= 6 characters of
 	 * [A-Za-z0-9_.-] starting with a letter or '_'. NULL = "". */
 	const char *prefix;
+	/* Connections from outside that are translated here keep their
+	 * source address (no masquerade): right where the backends' answers
+	 * come back through this namespace anyway (the node's own namespace,
+	 * whose gateway bridge is every container's default route). false:
+	 * masquerade them to this namespace's address (a load-balancer
+	 * namespace whose backends would answer the client directly). */
+	bool keep_source;
 };
 
 /* Picks the data path for cfg's namespace: IPVS when its generic netlink
@@ -173,19 +192,21 @@ int lb_nft_table_name(const char *prefix, char *buf, size_t len);
 /* The nft command buffers the provider runs, exposed for unit tests; each
  * is malloc'd, NUL-terminated, one command a line. */
 /* Table, maps and base chains; idempotent (base chains are flushed and
- * refilled, the table never is). */
-char *lb_nft_skeleton_cmd(const char *table);
+ * refilled, the table never is). masq: the postrouting masquerade rule
+ * (see lb_config.keep_source). */
+char *lb_nft_skeleton_cmd(const char *table, bool masq);
 /* svc_set's batch: old's map entries svc no longer has are deleted, the
  * service chain "svc_<id>" is created if missing, flushed and refilled,
  * svc's map entries are added. skeleton: the skeleton goes first. */
 char *lb_nft_set_cmd(const char *table, const struct lb_service *old,
-		     const struct lb_service *svc, bool skeleton);
+		     const struct lb_service *svc, bool skeleton, bool masq);
 /* svc_del's batch: the service's map entries, then its chain. */
 char *lb_nft_del_cmd(const char *table, const struct lb_service *svc);
 /* Parses `nft -j list table ip <table>` output into *actual (services of
  * chains "svc_*" only); *skeleton_ok tells whether maps and base chains
- * are as lb_nft_skeleton_cmd makes them. 0 or -EINVAL (not nft JSON). */
-int lb_nft_parse(const char *json, const char *table, struct lb_state *actual,
+ * are as lb_nft_skeleton_cmd(table, masq) makes them. 0 or -EINVAL (not
+ * nft JSON). */
+int lb_nft_parse(const char *json, const char *table, bool masq, struct lb_state *actual,
 		 bool *skeleton_ok);
 
 /* ---- IPVS provider (lb_ipvs.c) ---- */
@@ -228,7 +249,7 @@ int lb_ipvs_parse_dest(struct nl_msg *msg, struct in_addr *ip, uint16_t *port);
  * the batch that points svc's VIP and ports at their marks (removing
  * old's entries svc no longer has). vip_mark and port_marks[i] (for
  * svc->ports[i]) are the fwmarks; old_* likewise for old. */
-char *lb_ipvs_marks_skeleton_cmd(const char *table);
+char *lb_ipvs_marks_skeleton_cmd(const char *table, bool masq);
 char *lb_ipvs_marks_set_cmd(const char *table, const struct lb_service *old,
 			    const struct lb_service *svc, uint32_t vip_mark,
 			    const uint32_t *port_marks);

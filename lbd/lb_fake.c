@@ -111,8 +111,8 @@ static bool fake_key_taken(const struct lb_state *k, const struct lb_service *sv
 		const struct lb_service *o = &k->svcs[i];
 		if (strcmp(o->id, svc->id) == 0)
 			continue;
-		if (o->vip.s_addr == svc->vip.s_addr)
-			return true;
+		if (svc->vip.s_addr && o->vip.s_addr == svc->vip.s_addr)
+			return true;   /* 0.0.0.0: no VIP, nothing held */
 		for (size_t j = 0; j < svc->n_ports; j++)
 			if (lb_service_port(o, svc->ports[j].proto, svc->ports[j].published))
 				return true;

@@ -83,6 +83,7 @@ struct lb_ipvs {
 	int family;                    /* IPVS family id, 0 until resolved */
 	struct nft_ctx *nft;           /* nftables context opened there */
 	bool skeleton_ok;              /* marks table known to be right */
+	bool masq;                     /* postrouting masquerade (not keep_source) */
 	bool tuned;                    /* sysctl and timeout done */
 	bool known;                    /* entries reflect the kernel (a dump ran) */
 	struct lbi_entry *ents;
@@ -237,7 +238,7 @@ int lb_ipvs_parse_dest(struct nl_msg *msg, struct in_addr *ip, uint16_t *port)
 
 /* ---- marks table text ---- */
 
-char *lb_ipvs_marks_skeleton_cmd(const char *t)
+char *lb_ipvs_marks_skeleton_cmd(const char *t, bool masq)
 {
 	struct lb_buf b = { 0 };
 	lb_buf_printf(&b,
@@ -255,10 +256,12 @@ char *lb_ipvs_marks_skeleton_cmd(const char *t)
 		"add rule ip %s prerouting fib daddr type local "
 			"meta mark set meta l4proto . th dport map @ports\n"
 		"add chain ip %s postrouting { type nat hook postrouting priority 100; policy accept; }\n"
-		"flush chain ip %s postrouting\n"
-		"add rule ip %s postrouting meta mark & 0x%08x == 0x%08x "
-			"fib saddr type != local masquerade\n",
-		t, t, t, t, t, t, t, t, t, t, t, t, t, t, LB_IPVS_MARK_MASK, LB_IPVS_MARK_BASE);
+		"flush chain ip %s postrouting\n",
+		t, t, t, t, t, t, t, t, t, t, t, t, t);
+	if (masq)
+		lb_buf_printf(&b, "add rule ip %s postrouting meta mark & 0x%08x == 0x%08x "
+			      "fib saddr type != local masquerade\n",
+			      t, LB_IPVS_MARK_MASK, LB_IPVS_MARK_BASE);
 	return lb_buf_take(&b);
 }
 
@@ -277,8 +280,9 @@ char *lb_ipvs_marks_set_cmd(const char *t, const struct lb_service *old,
 			lb_buf_printf(&b, "delete element ip %s ports { %s . %u }\n", t,
 				      lb_proto_name(p->proto), p->published);
 	}
-	lb_buf_printf(&b, "add element ip %s vips { %s comment \"%s\" : 0x%08x }\n", t,
-		      inet_ntop(AF_INET, &svc->vip, ip, sizeof(ip)), svc->id, vip_mark);
+	if (svc->vip.s_addr)
+		lb_buf_printf(&b, "add element ip %s vips { %s comment \"%s\" : 0x%08x }\n", t,
+			      inet_ntop(AF_INET, &svc->vip, ip, sizeof(ip)), svc->id, vip_mark);
 	for (size_t i = 0; i < svc->n_ports; i++)
 		lb_buf_printf(&b, "add element ip %s ports { %s . %u comment \"%s\" : 0x%08x }\n", t,
 			      lb_proto_name(svc->ports[i].proto), svc->ports[i].published, svc->id,
@@ -655,7 +659,7 @@ static int lbi_parse_marks(struct lb_ipvs *v, const char *json, struct lb_state 
 			s->ports[s->n_ports++] = (struct lb_port){ proto, (uint16_t)port, 0 };
 		}
 	}
-	v->skeleton_ok = maps == 2 && chains == 3 && rules == 5;
+	v->skeleton_ok = maps == 2 && chains == 3 && rules == (v->masq ? 5 : 4);
 	json_object_put(root);
 	return 0;
 }
@@ -680,7 +684,7 @@ static bool lbi_dests_are(const struct lbi_ksvc *k, const struct in_addr *b, siz
 static void lbi_complete(struct lb_service *s, const struct lbi_entry *e, struct lbi_kset *ks)
 {
 	struct lbi_ksvc *k = e->vip_mark ? lbi_kfind(ks, e->vip_mark) : NULL;
-	bool ok = s->complete && k && k->rr && s->vip.s_addr;
+	bool ok = s->complete && k && k->rr && (s->vip.s_addr || s->n_ports);
 	if (k && k->n) {
 		s->backends = xmalloc(k->n * sizeof(*s->backends));
 		memcpy(s->backends, k->ips, k->n * sizeof(*s->backends));
@@ -882,7 +886,7 @@ static int lbi_svc_set(void *ctx, const struct lb_service *old, const struct lb_
 	if (r == 0) {
 		char *cmd = lb_ipvs_marks_set_cmd(v->table, old, svc, e->vip_mark, marks);
 		if (!v->skeleton_ok) {
-			char *sk = lb_ipvs_marks_skeleton_cmd(v->table);
+			char *sk = lb_ipvs_marks_skeleton_cmd(v->table, v->masq);
 			char *both = xasprintf("%s%s", sk, cmd);
 			free(sk);
 			free(cmd);
@@ -999,6 +1003,7 @@ int lb_ipvs_new(const struct lb_config *cfg, struct lb_provider **out)
 	const char *prefix = cfg->prefix ? cfg->prefix : "";
 	struct lb_ipvs *v = xcalloc(1, sizeof(*v));
 	v->nsfd = -1;
+	v->masq = !cfg->keep_source;
 	int n = snprintf(v->table, sizeof(v->table), "%s%s", prefix, LBI_TABLE);
 	if (strlen(prefix) > LB_PREFIX_MAX || n < 0 || (size_t)n >= sizeof(v->table) ||
 	    !lb_nft_word(v->table)) {

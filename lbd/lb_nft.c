@@ -11,8 +11,13 @@
  *   chain prerouting  nat prerouting -100: ip daddr vmap @vips
  *                                          fib daddr type local meta l4proto . th dport vmap @ports
  *   chain postrouting nat postrouting 100: ct status dnat fib saddr type != local masquerade
+ *                                          (absent with keep_source)
  *   chain svc_<id>:   ip daddr VIP dnat to numgen inc mod N map { 0 : B0, 1 : B1, ... }
  *                     tcp dport P dnat to numgen inc mod N map { ... } : T   (per port)
+ *
+ * A service without a VIP (published ports only: the node namespace's
+ * routing-mesh and mode=host entries) has no vips element and no VIP
+ * rule.
  *
  * - Output catches connections made inside the namespace (a sandbox
  *   talking to a VIP); prerouting catches connections routed into it (the
@@ -62,6 +67,7 @@ struct lb_nft {
 	char table[LBN_TABLE_MAX];   /* "<prefix>swarm_lb" */
 	struct nft_ctx *nft;         /* context opened in the namespace */
 	bool skeleton_ok;            /* maps and base chains known to be right */
+	bool masq;                   /* postrouting masquerade (not keep_source) */
 };
 
 int lb_nft_table_name(const char *prefix, char *buf, size_t len)
@@ -82,7 +88,7 @@ static const char *lbn_ip(struct in_addr a, char buf[INET_ADDRSTRLEN])
 	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
 }
 
-char *lb_nft_skeleton_cmd(const char *t)
+char *lb_nft_skeleton_cmd(const char *t, bool masq)
 {
 	struct lb_buf b = { 0 };
 	lb_buf_printf(&b,
@@ -99,9 +105,11 @@ char *lb_nft_skeleton_cmd(const char *t)
 		"add rule ip %s prerouting ip daddr vmap @vips\n"
 		"add rule ip %s prerouting fib daddr type local meta l4proto . th dport vmap @ports\n"
 		"add chain ip %s postrouting { type nat hook postrouting priority 100; policy accept; }\n"
-		"flush chain ip %s postrouting\n"
-		"add rule ip %s postrouting ct status dnat fib saddr type != local masquerade\n",
-		t, t, t, t, t, t, t, t, t, t, t, t, t, t);
+		"flush chain ip %s postrouting\n",
+		t, t, t, t, t, t, t, t, t, t, t, t, t);
+	if (masq)
+		lb_buf_printf(&b, "add rule ip %s postrouting ct status dnat fib saddr type != local "
+			      "masquerade\n", t);
 	return lb_buf_take(&b);
 }
 
@@ -125,10 +133,12 @@ static void lbn_rules(struct lb_buf *b, const char *t, const struct lb_service *
 		lb_buf_printf(b, "add rule ip %s " LBN_CHAIN_PREFIX "%s reject\n", t, svc->id);
 		return;
 	}
-	lb_buf_printf(b, "add rule ip %s " LBN_CHAIN_PREFIX "%s ip daddr %s dnat to ", t, svc->id,
-		      lbn_ip(svc->vip, ip));
-	lbn_numgen(b, svc);
-	lb_buf_printf(b, "\n");
+	if (svc->vip.s_addr) {
+		lb_buf_printf(b, "add rule ip %s " LBN_CHAIN_PREFIX "%s ip daddr %s dnat to ", t,
+			      svc->id, lbn_ip(svc->vip, ip));
+		lbn_numgen(b, svc);
+		lb_buf_printf(b, "\n");
+	}
 	for (size_t i = 0; i < svc->n_ports; i++) {
 		const struct lb_port *p = &svc->ports[i];
 		lb_buf_printf(b, "add rule ip %s " LBN_CHAIN_PREFIX "%s %s dport %u dnat to ", t,
@@ -139,12 +149,12 @@ static void lbn_rules(struct lb_buf *b, const char *t, const struct lb_service *
 }
 
 char *lb_nft_set_cmd(const char *t, const struct lb_service *old, const struct lb_service *svc,
-		     bool skeleton)
+		     bool skeleton, bool masq)
 {
 	struct lb_buf b = { 0 };
 	char ip[INET_ADDRSTRLEN];
 	if (skeleton) {
-		char *sk = lb_nft_skeleton_cmd(t);
+		char *sk = lb_nft_skeleton_cmd(t, masq);
 		lb_buf_printf(&b, "%s", sk);
 		free(sk);
 	}
@@ -161,8 +171,9 @@ char *lb_nft_set_cmd(const char *t, const struct lb_service *old, const struct l
 	lb_buf_printf(&b, "add chain ip %s " LBN_CHAIN_PREFIX "%s\n", t, svc->id);
 	lb_buf_printf(&b, "flush chain ip %s " LBN_CHAIN_PREFIX "%s\n", t, svc->id);
 	lbn_rules(&b, t, svc);
-	lb_buf_printf(&b, "add element ip %s vips { %s : goto " LBN_CHAIN_PREFIX "%s }\n", t,
-		      lbn_ip(svc->vip, ip), svc->id);
+	if (svc->vip.s_addr)
+		lb_buf_printf(&b, "add element ip %s vips { %s : goto " LBN_CHAIN_PREFIX "%s }\n", t,
+			      lbn_ip(svc->vip, ip), svc->id);
 	for (size_t i = 0; i < svc->n_ports; i++)
 		lb_buf_printf(&b, "add element ip %s ports { %s . %u : goto " LBN_CHAIN_PREFIX "%s }\n",
 			      t, lb_proto_name(svc->ports[i].proto), svc->ports[i].published, svc->id);
@@ -380,7 +391,7 @@ static void lbn_svc_rule(struct lbn_chain *c, json_object *expr)
 	struct in_addr vip;
 	int64_t dport;
 	if (strcmp(proto, "ip") == 0 && strcmp(field, "daddr") == 0 && lbn_ipv4(right, &vip) && !port &&
-	    c->vip_rules == 0) {
+	    c->vip_rules == 0 && c->port_rules == 0) {
 		c->vip_rules++;
 		c->rule_vip = vip;
 		c->svc.backends = b;
@@ -390,10 +401,16 @@ static void lbn_svc_rule(struct lbn_chain *c, json_object *expr)
 	uint8_t p = lb_proto_parse(proto);
 	if (p && strcmp(field, "dport") == 0 && lbn_int(right, &dport) && dport >= 1 &&
 	    dport <= 65535 && port) {
-		c->port_rules++;
-		/* Backends of a port rule must be the VIP rule's, which comes first. */
-		if (!c->vip_rules || !lbn_same_backends(b, nb, &c->svc))
+		/* Every dnat rule has the same backends: the first one (the
+		 * VIP rule when there is one) sets them. */
+		if (!c->vip_rules && !c->port_rules) {
+			c->svc.backends = b;
+			c->svc.n_backends = nb;
+			b = NULL;
+		} else if (!lbn_same_backends(b, nb, &c->svc)) {
 			c->mismatch = true;
+		}
+		c->port_rules++;
 		struct lb_port *lp = NULL;
 		for (size_t i = 0; i < c->svc.n_ports; i++)
 			if (c->svc.ports[i].proto == p && c->svc.ports[i].published == dport)
@@ -506,21 +523,25 @@ static void lbn_map(struct lbn_parse *ps, json_object *m, int pass)
 static void lbn_finish(struct lbn_chain *c, struct lb_state *actual)
 {
 	struct lb_service *s = &c->svc;
-	bool ok = c->vip_elems == 1 && !c->others && !c->mismatch;
-	if (c->vip_rules) {
+	/* A VIP (one element) or published ports only (no element). */
+	bool ok = (c->vip_elems == 1 || (c->vip_elems == 0 && s->n_ports)) && !c->others &&
+		  !c->mismatch;
+	bool dnat = c->vip_rules || c->port_rules;
+	if (dnat) {
 		ok = ok && !c->rejects && c->rule_vip.s_addr == s->vip.s_addr &&
-		     (size_t)c->port_rules == s->n_ports;
+		     c->vip_rules == (c->vip_elems ? 1 : 0) && (size_t)c->port_rules == s->n_ports;
 	} else {
 		/* No backends: the two rejects and nothing else. */
-		ok = ok && c->rejects == 2 && c->port_rules == 0;
+		ok = ok && c->rejects == 2;
 	}
-	for (size_t i = 0; ok && c->vip_rules && i < s->n_ports; i++)
+	for (size_t i = 0; ok && dnat && i < s->n_ports; i++)
 		ok = s->ports[i].target != 0;
 	s->complete = ok;
 	lb_state_add_actual(actual, s);
 }
 
-int lb_nft_parse(const char *json, const char *table, struct lb_state *actual, bool *skeleton_ok)
+int lb_nft_parse(const char *json, const char *table, bool masq, struct lb_state *actual,
+		 bool *skeleton_ok)
 {
 	json_object *root = json_tokener_parse(json);
 	json_object *items = lbn_get(root, "nftables");
@@ -557,7 +578,7 @@ int lb_nft_parse(const char *json, const char *table, struct lb_state *actual, b
 	free(ps.chains);
 	*skeleton_ok = ps.has_vips && ps.has_ports && ps.base_ok == 3 && ps.out_rules == 2 &&
 		       ps.out_good == 2 && ps.pre_rules == 2 && ps.pre_good == 2 &&
-		       ps.post_rules == 1 && ps.post_good == 1;
+		       ps.post_rules == (masq ? 1 : 0) && ps.post_good == ps.post_rules;
 	json_object_put(root);
 	return 0;
 }
@@ -586,7 +607,7 @@ static int lbn_dump(void *ctx, struct lb_state *actual)
 		log_err("lb, nft: listing table %s failed: %s", nl->table, strerror(-r));
 		return r;
 	}
-	r = lb_nft_parse(out, nl->table, actual, &nl->skeleton_ok);
+	r = lb_nft_parse(out, nl->table, nl->masq, actual, &nl->skeleton_ok);
 	if (r < 0)
 		log_err("lb, nft: cannot parse the listing of table %s", nl->table);
 	free(out);
@@ -598,7 +619,7 @@ static int lbn_svc_set(void *ctx, const struct lb_service *old, const struct lb_
 	struct lb_nft *nl = ctx;
 	if (!lb_id_valid(svc->id))
 		return -EINVAL;
-	char *cmd = lb_nft_set_cmd(nl->table, old, svc, !nl->skeleton_ok);
+	char *cmd = lb_nft_set_cmd(nl->table, old, svc, !nl->skeleton_ok, nl->masq);
 	int r = lb_nft_run(nl->nft, cmd, false, false, NULL);
 	free(cmd);
 	char ip[INET_ADDRSTRLEN];
@@ -652,6 +673,7 @@ static const struct lb_ops lb_nft_ops = {
 int lb_nft_new(const struct lb_config *cfg, struct lb_provider **out)
 {
 	struct lb_nft *nl = xcalloc(1, sizeof(*nl));
+	nl->masq = !cfg->keep_source;
 	int r = lb_nft_table_name(cfg->prefix, nl->table, sizeof(nl->table));
 	if (r < 0) {
 		free(nl);

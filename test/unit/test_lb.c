@@ -1,7 +1,9 @@
 /* lbd's kernel layer without a kernel: service sets, the reconcile against
  * the fake provider (create, update, delete, VIP and port moves, restart,
- * failures), the nftables command text for add/remove/update and the
- * parse of a captured `nft -j list table`, the IPVS generic netlink
+ * failures), lb_apply without a dump, services with published ports
+ * only, the nftables command text for add/remove/update (with and
+ * without the masquerade of keep_source) and the parse of captured
+ * `nft -j list table` outputs, the IPVS generic netlink
  * messages (built, then read back attribute by attribute) and marks
  * commands, and the provider choice with fakes. */
 #include <stdarg.h>
@@ -78,6 +80,11 @@ static void dump_ops(struct lb_provider *p)
 		print_message("  op: %s\n", lb_fake_op(p, i));
 }
 
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 /* ---- states ---- */
 
 static void test_state(void **unused)
@@ -144,6 +151,75 @@ static void test_state(void **unused)
 	lb_state_clear(&u);
 	lb_state_clear(&st);
 	lb_state_clear(NULL);
+}
+
+/* A service without a VIP (published ports only); neither VIP nor ports
+ * is refused. Several such services share VIP 0.0.0.0 without clashing. */
+static void test_state_ports_only(void **unused)
+{
+	(void)unused;
+	struct lb_state st;
+	lb_state_init(&st);
+	struct lb_service s = svc("mesh", "0.0.0.0", "198.51.100.12,198.51.100.11", "tcp:30080:80");
+	assert_int_equal(lb_state_add(&st, &s), 0);
+	const struct lb_service *m = lb_state_find(&st, "mesh");
+	assert_non_null(m);
+	assert_int_equal(m->vip.s_addr, 0);
+	assert_int_equal(m->n_backends, 2);
+	assert_int_equal(m->n_ports, 1);
+	assert_true(m->complete);
+	/* No backends yet is fine too. */
+	s = svc("mesh2", "0.0.0.0", "", "udp:30053:53,tcp:30053:53");
+	assert_int_equal(lb_state_add(&st, &s), 0);
+	/* A VIP service beside them. */
+	s = svc("web", "198.18.0.100", "198.51.100.11", "");
+	assert_int_equal(lb_state_add(&st, &s), 0);
+	assert_int_equal(st.n_svcs, 3);
+
+	/* Neither a VIP nor a port: nothing to balance. */
+	s = svc("none", "0.0.0.0", "198.51.100.11", "");
+	assert_int_equal(lb_state_add(&st, &s), -EINVAL);
+	s = svc("none", "0.0.0.0", "", "");
+	assert_int_equal(lb_state_add(&st, &s), -EINVAL);
+	/* Ports-only services are still unique by id and by published port. */
+	s = svc("mesh", "0.0.0.0", "", "tcp:30081:80");
+	assert_int_equal(lb_state_add(&st, &s), -EEXIST);
+	s = svc("mesh3", "0.0.0.0", "", "tcp:30080:80");
+	assert_int_equal(lb_state_add(&st, &s), -EEXIST);
+	assert_int_equal(st.n_svcs, 3);
+
+	/* Same: a VIP and no VIP differ. */
+	struct lb_state t;
+	lb_state_init(&t);
+	add(&t, "mesh", "198.18.0.101", "198.51.100.11,198.51.100.12", "tcp:30080:80");
+	assert_false(lb_service_same(lb_state_find(&t, "mesh"), m));
+	lb_state_clear(&t);
+	lb_state_init(&t);
+	add(&t, "mesh", "0.0.0.0", "198.51.100.11,198.51.100.12", "tcp:30080:80");
+	assert_true(lb_service_same(lb_state_find(&t, "mesh"), m));
+
+	/* lb_state_copy: a deep copy, complete flags kept, dst emptied first. */
+	struct lb_state c;
+	lb_state_init(&c);
+	add(&c, "junk", "198.18.0.200", "", "");
+	st.svcs[2].complete = false;
+	lb_state_copy(&c, &st);
+	assert_int_equal(c.n_svcs, 3);
+	assert_null(lb_state_find(&c, "junk"));
+	for (size_t i = 0; i < st.n_svcs; i++) {
+		const struct lb_service *x = lb_state_find(&c, st.svcs[i].id);
+		assert_non_null(x);
+		assert_true(lb_service_same(x, &st.svcs[i]));
+		assert_int_equal(x->complete, st.svcs[i].complete);
+		assert_true(!x->n_backends || x->backends != st.svcs[i].backends);
+		assert_true(!x->n_ports || x->ports != st.svcs[i].ports);
+	}
+	lb_state_clear(&st); /* the copy outlives its source */
+	assert_true(lb_service_same(lb_state_find(&c, "mesh"), lb_state_find(&t, "mesh")));
+	lb_state_copy(&c, &st); /* from an empty state */
+	assert_int_equal(c.n_svcs, 0);
+	lb_state_clear(&c);
+	lb_state_clear(&t);
 }
 
 /* ---- reconcile on the fake ---- */
@@ -313,6 +389,126 @@ static void test_reconcile_failures(void **unused)
 	lb_provider_free(p);
 }
 
+/* Ports-only services on the fake: two of them (both "VIP 0.0.0.0") and a
+ * VIP service become ports-only; all converge and stay put. */
+static void test_reconcile_ports_only(void **unused)
+{
+	(void)unused;
+	struct lb_provider *p;
+	struct lb_state d;
+	struct lb_stats st;
+	assert_int_equal(lb_fake_new("fake", 0, &p), 0);
+	lb_state_init(&d);
+	add(&d, "mesh", "0.0.0.0", "198.51.100.11", "tcp:30080:80");
+	add(&d, "mesh2", "0.0.0.0", "", "udp:30053:53");
+	add(&d, "web", "198.18.0.100", "198.51.100.12", "tcp:30081:80");
+	assert_int_equal(lb_reconcile(p, &d, &st), 0);
+	dump_ops(p);
+	assert_int_equal(st.applied, 3);
+	assert_int_equal(st.failed, 0);
+	assert_true(has_op(p, "svc_set mesh 0.0.0.0 198.51.100.11 tcp:30080:80"));
+	assert_true(has_op(p, "svc_set mesh2 0.0.0.0 - udp:30053:53"));
+	lb_fake_clear_ops(p);
+	assert_int_equal(lb_reconcile(p, &d, &st), 0);
+	assert_int_equal(st.applied, 0);
+
+	/* web loses its VIP: replaced in place, now ports-only as well. */
+	lb_state_clear(&d);
+	lb_state_init(&d);
+	add(&d, "mesh", "0.0.0.0", "198.51.100.11", "tcp:30080:80");
+	add(&d, "mesh2", "0.0.0.0", "", "udp:30053:53");
+	add(&d, "web", "0.0.0.0", "198.51.100.12", "tcp:30081:80");
+	assert_int_equal(lb_reconcile(p, &d, &st), 0);
+	dump_ops(p);
+	assert_int_equal(st.applied, 1);
+	assert_int_equal(st.failed, 0);
+	assert_true(has_op(p, "replace web 0.0.0.0 198.51.100.12 tcp:30081:80"));
+	lb_fake_clear_ops(p);
+	assert_int_equal(lb_reconcile(p, &d, &st), 0);
+	assert_int_equal(st.applied, 0);
+	lb_state_clear(&d);
+	lb_provider_free(p);
+}
+
+/* lb_apply: the caller's actual state instead of a dump; only the
+ * differences are applied. */
+static void test_apply(void **unused)
+{
+	(void)unused;
+	struct lb_provider *p;
+	struct lb_state d, actual;
+	struct lb_stats st;
+	assert_int_equal(lb_fake_new("fake", 0, &p), 0);
+	desired_two(&d);
+	add(&d, "mesh", "0.0.0.0", "198.51.100.31", "tcp:30080:80");
+	for (size_t i = 0; i < d.n_svcs; i++)
+		assert_int_equal(lb_state_add(lb_fake_state(p), &d.svcs[i]), 0);
+	lb_state_init(&actual);
+	lb_state_copy(&actual, &d);
+	/* Any dump from here on would fail: apply must not need one. */
+	lb_fake_fail(p, "dump", -EIO);
+
+	/* Nothing differs: nothing done. */
+	assert_int_equal(lb_apply(p, &actual, &d, &st), 0);
+	assert_int_equal(st.applied, 0);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(lb_fake_nops(p), 0);
+
+	/* One backend more for web, db gone, cache new, mesh untouched. */
+	struct lb_state d2;
+	lb_state_init(&d2);
+	add(&d2, "web", "198.18.0.100", "198.51.100.13,198.51.100.11,198.51.100.12", "tcp:8080:80");
+	add(&d2, "cache", "198.18.0.102", "198.51.100.41", "");
+	add(&d2, "mesh", "0.0.0.0", "198.51.100.31", "tcp:30080:80");
+	assert_int_equal(lb_apply(p, &actual, &d2, &st), 0);
+	dump_ops(p);
+	assert_int_equal(st.applied, 3);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(lb_fake_nops(p), 3);
+	assert_string_equal(lb_fake_op(p, 0), "svc_del db");
+	assert_true(has_op(p, "replace web 198.18.0.100 198.51.100.11,198.51.100.12,198.51.100.13 tcp:8080:80"));
+	assert_true(has_op(p, "svc_set cache 198.18.0.102 198.51.100.41"));
+	assert_int_equal(lb_fake_count(p, "replace mesh"), 0);
+
+	/* The armed dump failure is still there: no dump happened. */
+	lb_fake_clear_ops(p);
+	assert_int_equal(lb_reconcile(p, &d2, &st), -EIO);
+	assert_int_equal(lb_fake_nops(p), 0);
+	/* And the fake's kernel is what a reconcile would have made. */
+	assert_int_equal(lb_reconcile(p, &d2, &st), 0);
+	assert_int_equal(st.applied, 0);
+
+	/* apply trusts its actual state: a service lost behind its back is
+	 * not seen (lbd's periodic resync is what finds it). */
+	lb_state_copy(&actual, &d2);
+	assert_int_equal(p->ops->svc_del(p->ctx, lb_state_find(&d2, "cache")), 0);
+	lb_fake_clear_ops(p);
+	assert_int_equal(lb_apply(p, &actual, &d2, &st), 0);
+	assert_int_equal(st.applied, 0);
+	assert_int_equal(lb_reconcile(p, &d2, &st), 0);
+	assert_int_equal(st.applied, 1);
+	assert_true(has_op(p, "svc_set cache 198.18.0.102 198.51.100.41"));
+
+	/* A failed op is counted and the others go on, as in reconcile. */
+	lb_state_copy(&actual, &d2);
+	lb_state_clear(&d);
+	lb_state_init(&d);
+	add(&d, "web", "198.18.0.100", "198.51.100.11", "tcp:8080:80");
+	add(&d, "cache", "198.18.0.102", "198.51.100.42", "");
+	lb_fake_clear_ops(p);
+	lb_fake_fail(p, "replace web", -ENOMEM);
+	assert_int_equal(lb_apply(p, &actual, &d, &st), -ENOMEM);
+	assert_int_equal(st.failed, 1);
+	assert_int_equal(st.applied, 2); /* mesh deleted, cache replaced */
+	assert_int_equal(lb_fake_count(p, "svc_del mesh"), 1);
+	assert_int_equal(lb_fake_count(p, "replace cache"), 1);
+
+	lb_state_clear(&d);
+	lb_state_clear(&d2);
+	lb_state_clear(&actual);
+	lb_provider_free(p);
+}
+
 /* ---- nftables text ---- */
 
 static void test_nft_table_name(void **unused)
@@ -335,7 +531,7 @@ static void test_nft_add(void **unused)
 	struct lb_state st;
 	lb_state_init(&st);
 	add(&st, "web", "198.18.0.100", "198.51.100.12,198.51.100.11", "tcp:8080:80,udp:8053:53");
-	char *cmd = lb_nft_set_cmd("swarm_lb", NULL, &st.svcs[0], false);
+	char *cmd = lb_nft_set_cmd("swarm_lb", NULL, &st.svcs[0], false, true);
 	assert_string_equal(cmd,
 		"add chain ip swarm_lb svc_web\n"
 		"flush chain ip swarm_lb svc_web\n"
@@ -352,8 +548,8 @@ static void test_nft_add(void **unused)
 
 	/* With the skeleton first: idempotent (base chains flushed and
 	 * refilled), and never a flush of the table. */
-	cmd = lb_nft_set_cmd("swarm_lb", NULL, &st.svcs[0], true);
-	char *sk = lb_nft_skeleton_cmd("swarm_lb");
+	cmd = lb_nft_set_cmd("swarm_lb", NULL, &st.svcs[0], true, true);
+	char *sk = lb_nft_skeleton_cmd("swarm_lb", true);
 	assert_true(strncmp(cmd, sk, strlen(sk)) == 0);
 	assert_non_null(strstr(sk, "add table ip swarm_lb\n"));
 	assert_non_null(strstr(sk, "add map ip swarm_lb vips { type ipv4_addr : verdict; }\n"));
@@ -382,7 +578,7 @@ static void test_nft_update_remove(void **unused)
 	/* Backends change, the VIP moves, udp 8053 goes, tcp 8080 stays:
 	 * old entries not kept are deleted in the same batch, the chain is
 	 * flushed and refilled (N changed). */
-	char *cmd = lb_nft_set_cmd("swarm_lb", &st.svcs[0], &nst.svcs[0], false);
+	char *cmd = lb_nft_set_cmd("swarm_lb", &st.svcs[0], &nst.svcs[0], false, true);
 	assert_string_equal(cmd,
 		"delete element ip swarm_lb vips { 198.18.0.100 }\n"
 		"delete element ip swarm_lb ports { udp . 8053 }\n"
@@ -397,7 +593,7 @@ static void test_nft_update_remove(void **unused)
 	free(cmd);
 
 	/* No backends: rejects, and the map entries still lead here. */
-	cmd = lb_nft_set_cmd("t", NULL, &st.svcs[1], false);
+	cmd = lb_nft_set_cmd("t", NULL, &st.svcs[1], false, true);
 	assert_string_equal(cmd,
 		"add chain ip t svc_web3\n"
 		"flush chain ip t svc_web3\n"
@@ -423,6 +619,124 @@ static void test_nft_update_remove(void **unused)
 	free(cmd);
 	lb_state_clear(&st);
 	lb_state_clear(&nst);
+}
+
+/* A service with published ports only: no vips element, no VIP rule; a
+ * service that loses its VIP drops its vips element. */
+static void test_nft_ports_only(void **unused)
+{
+	(void)unused;
+	struct lb_state st;
+	lb_state_init(&st);
+	add(&st, "mesh", "0.0.0.0", "198.51.100.12,198.51.100.11", "tcp:30080:80,udp:30053:53");
+	add(&st, "idle", "0.0.0.0", "", "tcp:30090:90");
+	struct lb_state old;
+	lb_state_init(&old);
+	add(&old, "mesh", "198.18.0.100", "198.51.100.11", "tcp:30080:80");
+
+	char *cmd = lb_nft_set_cmd("swarm_lb", NULL, &st.svcs[0], false, true);
+	assert_string_equal(cmd,
+		"add chain ip swarm_lb svc_mesh\n"
+		"flush chain ip swarm_lb svc_mesh\n"
+		"add rule ip swarm_lb svc_mesh tcp dport 30080 dnat to numgen inc mod 2 "
+			"map { 0 : 198.51.100.11, 1 : 198.51.100.12 } : 80\n"
+		"add rule ip swarm_lb svc_mesh udp dport 30053 dnat to numgen inc mod 2 "
+			"map { 0 : 198.51.100.11, 1 : 198.51.100.12 } : 53\n"
+		"add element ip swarm_lb ports { tcp . 30080 : goto svc_mesh }\n"
+		"add element ip swarm_lb ports { udp . 30053 : goto svc_mesh }\n");
+	assert_null(strstr(cmd, "vips"));
+	assert_null(strstr(cmd, "ip daddr"));
+	assert_null(strstr(cmd, "0.0.0.0"));
+	free(cmd);
+
+	/* No backends: the rejects and the port entries. */
+	cmd = lb_nft_set_cmd("t", NULL, &st.svcs[1], false, false);
+	assert_string_equal(cmd,
+		"add chain ip t svc_idle\n"
+		"flush chain ip t svc_idle\n"
+		"add rule ip t svc_idle meta l4proto tcp reject with tcp reset\n"
+		"add rule ip t svc_idle reject\n"
+		"add element ip t ports { tcp . 30090 : goto svc_idle }\n");
+	free(cmd);
+
+	/* From a VIP service: its vips element goes in the same batch. */
+	cmd = lb_nft_set_cmd("t", &old.svcs[0], &st.svcs[0], false, true);
+	assert_true(starts_with(cmd, "delete element ip t vips { 198.18.0.100 }\n"
+				     "add chain ip t svc_mesh\n"));
+	assert_null(strstr(cmd, "add element ip t vips"));
+	assert_null(strstr(cmd, "ip daddr"));
+	free(cmd);
+	/* And back: the VIP comes (only the udp port goes). */
+	cmd = lb_nft_set_cmd("t", &st.svcs[0], &old.svcs[0], false, true);
+	assert_true(starts_with(cmd, "delete element ip t ports { udp . 30053 }\n"
+				     "add chain ip t svc_mesh\n"));
+	assert_non_null(strstr(cmd, "add rule ip t svc_mesh ip daddr 198.18.0.100 dnat to "));
+	assert_non_null(strstr(cmd, "add element ip t vips { 198.18.0.100 : goto svc_mesh }\n"));
+	free(cmd);
+
+	cmd = lb_nft_del_cmd("t", &st.svcs[0]);
+	assert_string_equal(cmd,
+		"delete element ip t ports { tcp . 30080 }\n"
+		"delete element ip t ports { udp . 30053 }\n"
+		"flush chain ip t svc_mesh\n"
+		"delete chain ip t svc_mesh\n");
+	free(cmd);
+	lb_state_clear(&st);
+	lb_state_clear(&old);
+}
+
+/* keep_source: the same skeleton without the masquerade rule (its chain
+ * still made and flushed, so that switching either way is one batch). */
+static void test_nft_keep_source(void **unused)
+{
+	(void)unused;
+	char *masq = lb_nft_skeleton_cmd("swarm_lb", true);
+	char *keep = lb_nft_skeleton_cmd("swarm_lb", false);
+	assert_non_null(strstr(masq, "masquerade"));
+	assert_null(strstr(keep, "masquerade"));
+	assert_non_null(strstr(keep, "add chain ip swarm_lb postrouting { type nat hook postrouting "
+				     "priority 100; policy accept; }\n"));
+	assert_non_null(strstr(keep, "flush chain ip swarm_lb postrouting\n"));
+	assert_non_null(strstr(keep, "add rule ip swarm_lb output ip daddr vmap @vips\n"));
+	assert_non_null(strstr(keep, "add rule ip swarm_lb prerouting fib daddr type local "
+				     "meta l4proto . th dport vmap @ports\n"));
+	/* Everything else is the same text: masq = keep + the one rule. */
+	assert_true(starts_with(masq, keep));
+	assert_string_equal(masq + strlen(keep),
+		"add rule ip swarm_lb postrouting ct status dnat fib saddr type != local masquerade\n");
+
+	struct lb_state st;
+	lb_state_init(&st);
+	add(&st, "mesh", "0.0.0.0", "198.51.100.11", "tcp:30080:80");
+	char *cmd = lb_nft_set_cmd("swarm_lb", NULL, &st.svcs[0], true, false);
+	assert_true(starts_with(cmd, keep));
+	assert_null(strstr(cmd, "masquerade"));
+	free(cmd);
+	/* skeleton = false: masq does not matter. */
+	cmd = lb_nft_set_cmd("swarm_lb", NULL, &st.svcs[0], false, false);
+	char *cmd2 = lb_nft_set_cmd("swarm_lb", NULL, &st.svcs[0], false, true);
+	assert_string_equal(cmd, cmd2);
+	free(cmd);
+	free(cmd2);
+	free(masq);
+	free(keep);
+
+	/* The IPVS marks table likewise; a ports-only service has no vips
+	 * element there either. */
+	masq = lb_ipvs_marks_skeleton_cmd("swarm_lbm", true);
+	keep = lb_ipvs_marks_skeleton_cmd("swarm_lbm", false);
+	assert_non_null(strstr(masq, "masquerade"));
+	assert_null(strstr(keep, "masquerade"));
+	assert_non_null(strstr(keep, "flush chain ip swarm_lbm postrouting\n"));
+	assert_true(starts_with(masq, keep));
+	free(masq);
+	free(keep);
+	uint32_t marks[1] = { LB_IPVS_MARK_BASE | 2 };
+	cmd = lb_ipvs_marks_set_cmd("swarm_lbm", NULL, &st.svcs[0], LB_IPVS_MARK_BASE | 1, marks);
+	assert_string_equal(cmd,
+		"add element ip swarm_lbm ports { tcp . 30080 comment \"mesh\" : 0x53570002 }\n");
+	free(cmd);
+	lb_state_clear(&st);
 }
 
 /* ---- nftables parse ---- */
@@ -502,7 +816,7 @@ static void test_nft_parse(void **unused)
 	struct lb_state a;
 	bool sk;
 	lb_state_init(&a);
-	assert_int_equal(lb_nft_parse(fixture, "swarm_lb", &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(fixture, "swarm_lb", true, &a, &sk), 0);
 	assert_true(sk);
 	assert_int_equal(a.n_svcs, 3);
 
@@ -520,13 +834,13 @@ static void test_nft_parse(void **unused)
 	lb_state_clear(&a);
 
 	/* Another table's name: nothing is ours. */
-	assert_int_equal(lb_nft_parse(fixture, "other", &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(fixture, "other", true, &a, &sk), 0);
 	assert_int_equal(a.n_svcs, 0);
 	assert_false(sk);
 
 	/* The chain's VIP disagrees with the map's: incomplete. */
 	char *j = replaced(fixture, "\"right\": \"198.18.0.102\"", "\"right\": \"198.18.0.109\"");
-	assert_int_equal(lb_nft_parse(j, "swarm_lb", &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk), 0);
 	assert_false(lb_state_find(&a, "one")->complete);
 	assert_true(lb_state_find(&a, "web")->complete);
 	assert_true(sk);
@@ -535,7 +849,7 @@ static void test_nft_parse(void **unused)
 
 	/* A base chain rule missing its masquerade: the skeleton is redone. */
 	j = replaced(fixture, "{\"masquerade\": null}", "{\"counter\": null}");
-	assert_int_equal(lb_nft_parse(j, "swarm_lb", &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk), 0);
 	assert_false(sk);
 	assert_int_equal(a.n_svcs, 3);
 	free(j);
@@ -543,13 +857,122 @@ static void test_nft_parse(void **unused)
 
 	/* A port entry without its rule: incomplete. */
 	j = replaced(fixture, "\"field\": \"dport\"}}, \"right\": 8053", "\"field\": \"dport\"}}, \"right\": 8054");
-	assert_int_equal(lb_nft_parse(j, "swarm_lb", &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk), 0);
 	assert_false(lb_state_find(&a, "web")->complete);
 	free(j);
 	lb_state_clear(&a);
 
-	assert_int_equal(lb_nft_parse("not json", "swarm_lb", &a, &sk), -EINVAL);
-	assert_int_equal(lb_nft_parse("{\"x\": 1}", "swarm_lb", &a, &sk), -EINVAL);
+	assert_int_equal(lb_nft_parse("not json", "swarm_lb", true, &a, &sk), -EINVAL);
+	assert_int_equal(lb_nft_parse("{\"x\": 1}", "swarm_lb", true, &a, &sk), -EINVAL);
+	lb_state_clear(&d);
+}
+
+/* `nft -j list table ip swarm_lb` (nftables 1.0.6) after a keep_source
+ * provider's batches: skeleton without the masquerade rule, mesh
+ * (published ports only: tcp 30080 is 8080 here, udp 5353 -> 53, backends
+ * .11,.12) and idle (tcp 9090 -> 90, no backends); no vips element. */
+static const char fixture_keep[] =
+	"{\"nftables\": [{\"metainfo\": {\"version\": \"1.0.6\", \"release_name\": \"Lester Gooch #5\", "
+	"\"json_schema_version\": 1}}, {\"table\": {\"family\": \"ip\", \"name\": \"swarm_lb\", \"handle"
+	"\": 1}}, {\"map\": {\"family\": \"ip\", \"name\": \"vips\", \"table\": \"swarm_lb\", \"type\": "
+	"\"ipv4_addr\", \"handle\": 1, \"map\": \"verdict\"}}, {\"map\": {\"family\": \"ip\", \"name\": "
+	"\"ports\", \"table\": \"swarm_lb\", \"type\": [\"inet_proto\", \"inet_service\"], \"handle\": 2,"
+	" \"map\": \"verdict\", \"elem\": [[{\"concat\": [\"tcp\", 9090]}, {\"goto\": {\"target\": \"svc_"
+	"idle\"}}], [{\"concat\": [\"tcp\", 8080]}, {\"goto\": {\"target\": \"svc_mesh\"}}], [{\"concat\""
+	": [\"udp\", 5353]}, {\"goto\": {\"target\": \"svc_mesh\"}}]]}}, {\"chain\": {\"family\": \"ip\","
+	" \"table\": \"swarm_lb\", \"name\": \"output\", \"handle\": 3, \"type\": \"nat\", \"hook\": \"ou"
+	"tput\", \"prio\": -100, \"policy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"table\": \""
+	"swarm_lb\", \"name\": \"prerouting\", \"handle\": 6, \"type\": \"nat\", \"hook\": \"prerouting\""
+	", \"prio\": -100, \"policy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_"
+	"lb\", \"name\": \"postrouting\", \"handle\": 9, \"type\": \"nat\", \"hook\": \"postrouting\", \""
+	"prio\": 100, \"policy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_lb\","
+	" \"name\": \"svc_mesh\", \"handle\": 10}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_l"
+	"b\", \"name\": \"svc_idle\", \"handle\": 15}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swar"
+	"m_lb\", \"chain\": \"output\", \"handle\": 4, \"expr\": [{\"vmap\": {\"key\": {\"payload\": {\"p"
+	"rotocol\": \"ip\", \"field\": \"daddr\"}}, \"data\": \"@vips\"}}]}}, {\"rule\": {\"family\": \"i"
+	"p\", \"table\": \"swarm_lb\", \"chain\": \"output\", \"handle\": 5, \"expr\": [{\"match\": {\"op"
+	"\": \"!=\", \"left\": {\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": {"
+	"\"prefix\": {\"addr\": \"127.0.0.0\", \"len\": 8}}}}, {\"match\": {\"op\": \"==\", \"left\": {\""
+	"fib\": {\"result\": \"type\", \"flags\": [\"daddr\"]}}, \"right\": \"local\"}}, {\"vmap\": {\"ke"
+	"y\": {\"concat\": [{\"meta\": {\"key\": \"l4proto\"}}, {\"payload\": {\"protocol\": \"th\", \"fi"
+	"eld\": \"dport\"}}]}, \"data\": \"@ports\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"sw"
+	"arm_lb\", \"chain\": \"prerouting\", \"handle\": 7, \"expr\": [{\"vmap\": {\"key\": {\"payload\""
+	": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"data\": \"@vips\"}}]}}, {\"rule\": {\"family"
+	"\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"prerouting\", \"handle\": 8, \"expr\": [{\"mat"
+	"ch\": {\"op\": \"==\", \"left\": {\"fib\": {\"result\": \"type\", \"flags\": [\"daddr\"]}}, \"ri"
+	"ght\": \"local\"}}, {\"vmap\": {\"key\": {\"concat\": [{\"meta\": {\"key\": \"l4proto\"}}, {\"pa"
+	"yload\": {\"protocol\": \"th\", \"field\": \"dport\"}}]}, \"data\": \"@ports\"}}]}}, {\"rule\": "
+	"{\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_mesh\", \"handle\": 12, \"expr\":"
+	" [{\"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"tcp\", \"field\": \"dpor"
+	"t\"}}, \"right\": 8080}}, {\"dnat\": {\"addr\": {\"map\": {\"key\": {\"numgen\": {\"mode\": \"in"
+	"c\", \"mod\": 2, \"offset\": 0}}, \"data\": {\"set\": [[0, \"198.51.100.11\"], [1, \"198.51.100."
+	"12\"]]}}}, \"port\": 80}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\""
+	": \"svc_mesh\", \"handle\": 14, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payload\": "
+	"{\"protocol\": \"udp\", \"field\": \"dport\"}}, \"right\": 5353}}, {\"dnat\": {\"addr\": {\"map"
+	"\": {\"key\": {\"numgen\": {\"mode\": \"inc\", \"mod\": 2, \"offset\": 0}}, \"data\": {\"set\": "
+	"[[0, \"198.51.100.11\"], [1, \"198.51.100.12\"]]}}}, \"port\": 53}}]}}, {\"rule\": {\"family\": "
+	"\"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_idle\", \"handle\": 16, \"expr\": [{\"reject\""
+	": {\"type\": \"tcp reset\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chai"
+	"n\": \"svc_idle\", \"handle\": 17, \"expr\": [{\"reject\": {\"type\": \"icmp\", \"expr\": \"port"
+	"-unreachable\"}}]}}]}";
+
+static void test_nft_parse_keep_source(void **unused)
+{
+	(void)unused;
+	struct lb_state a, d;
+	bool sk;
+	lb_state_init(&a);
+	lb_state_init(&d);
+	add(&d, "mesh", "0.0.0.0", "198.51.100.11,198.51.100.12", "tcp:8080:80,udp:5353:53");
+	add(&d, "idle", "0.0.0.0", "", "tcp:9090:90");
+
+	/* Without masquerade expected: the skeleton is right, and both
+	 * ports-only services are complete and as desired. */
+	assert_int_equal(lb_nft_parse(fixture_keep, "swarm_lb", false, &a, &sk), 0);
+	assert_true(sk);
+	assert_int_equal(a.n_svcs, 2);
+	for (size_t i = 0; i < d.n_svcs; i++) {
+		const struct lb_service *s = lb_state_find(&a, d.svcs[i].id);
+		assert_non_null(s);
+		assert_true(s->complete);
+		assert_int_equal(s->vip.s_addr, 0);
+		assert_true(lb_service_same(s, &d.svcs[i]));
+	}
+	lb_state_clear(&a);
+
+	/* A masquerading provider reads the same services but wants its
+	 * skeleton redone (the masquerade rule is missing). */
+	assert_int_equal(lb_nft_parse(fixture_keep, "swarm_lb", true, &a, &sk), 0);
+	assert_false(sk);
+	assert_int_equal(a.n_svcs, 2);
+	assert_true(lb_state_find(&a, "mesh")->complete);
+	lb_state_clear(&a);
+
+	/* And the other way: a masquerade rule where none should be. */
+	assert_int_equal(lb_nft_parse(fixture, "swarm_lb", false, &a, &sk), 0);
+	assert_false(sk);
+	assert_int_equal(a.n_svcs, 3);
+	lb_state_clear(&a);
+
+	/* A ports-only chain whose map entries are gone: incomplete. */
+	char *j = replaced(fixture_keep, "[{\"concat\": [\"tcp\", 9090]}, {\"goto\": {\"target\": \"svc_idle\"}}], ", "");
+	assert_int_equal(lb_nft_parse(j, "swarm_lb", false, &a, &sk), 0);
+	assert_true(sk);
+	assert_false(lb_state_find(&a, "idle")->complete);
+	assert_true(lb_state_find(&a, "mesh")->complete);
+	free(j);
+	lb_state_clear(&a);
+
+	/* A VIP rule in a chain without a vips element: incomplete. */
+	j = replaced(fixture_keep, "{\"protocol\": \"tcp\", \"field\": \"dport\"}}, \"right\": 8080}}",
+		     "{\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": \"198.18.0.100\"}}");
+	char *j2 = replaced(j, "}}}, \"port\": 80}}", "}}}}}");
+	free(j);
+	j = j2;
+	assert_int_equal(lb_nft_parse(j, "swarm_lb", false, &a, &sk), 0);
+	assert_false(lb_state_find(&a, "mesh")->complete);
+	free(j);
+	lb_state_clear(&a);
 	lb_state_clear(&d);
 }
 
@@ -730,7 +1153,7 @@ static void test_ipvs_marks_cmds(void **unused)
 		"delete element ip swarm_lbm vips { 198.18.0.101 }\n"
 		"delete element ip swarm_lbm ports { tcp . 8080 }\n");
 	free(cmd);
-	char *sk = lb_ipvs_marks_skeleton_cmd("swarm_lbm");
+	char *sk = lb_ipvs_marks_skeleton_cmd("swarm_lbm", true);
 	assert_non_null(strstr(sk, "add map ip swarm_lbm vips { type ipv4_addr : mark; }\n"));
 	assert_non_null(strstr(sk, "add rule ip swarm_lbm output meta mark set ip daddr map @vips\n"));
 	assert_non_null(strstr(sk, "meta mark & 0xffff0000 == 0x53570000 fib saddr type != local masquerade"));
@@ -789,15 +1212,21 @@ int main(void)
 	log_set_level(LOG_LVL_WARN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_state),
+		cmocka_unit_test(test_state_ports_only),
 		cmocka_unit_test(test_reconcile_create_idempotent),
 		cmocka_unit_test(test_reconcile_update_delete),
 		cmocka_unit_test(test_reconcile_key_moves),
 		cmocka_unit_test(test_reconcile_restart),
 		cmocka_unit_test(test_reconcile_failures),
+		cmocka_unit_test(test_reconcile_ports_only),
+		cmocka_unit_test(test_apply),
 		cmocka_unit_test(test_nft_table_name),
 		cmocka_unit_test(test_nft_add),
 		cmocka_unit_test(test_nft_update_remove),
+		cmocka_unit_test(test_nft_ports_only),
+		cmocka_unit_test(test_nft_keep_source),
 		cmocka_unit_test(test_nft_parse),
+		cmocka_unit_test(test_nft_parse_keep_source),
 		cmocka_unit_test(test_ipvs_service_msgs),
 		cmocka_unit_test(test_ipvs_dest_msgs),
 		cmocka_unit_test(test_ipvs_marks_cmds),

@@ -15,8 +15,13 @@
  * backends rejects at once; the routing mesh (a published port in the
  * bridge namespace, masqueraded); a restarted provider reads its services
  * back, applies nothing, removes a stale one and leaves a foreign table
- * alone; deleting every service. The IPVS provider is probed and skipped
- * with its reason when the kernel has no ip_vs.
+ * alone; deleting every service; services with published ports only
+ * (no vips element, read back complete, nothing to apply again, a VIP
+ * service losing its VIP); keep_source in a load-balancer namespace (no
+ * masquerade: the backend sees the client; the skeleton is recognised
+ * across a restart and switching either way takes effect). The IPVS
+ * provider is probed and skipped with its reason when the kernel has no
+ * ip_vs.
  *
  * Every namespace, link, process and table is made by the test (names
  * start with "lbt-"), inside namespaces it made; teardown kills the
@@ -62,6 +67,7 @@
 struct fixture {
 	char dir[64];                  /* mkdtemp root */
 	char br[128], client[128];     /* namespace files */
+	char lb[128];                  /* test_keep_source's namespace, "" when none */
 	char back[NBACK][128];
 	pid_t servers[NBACK];          /* server processes (0 = none) */
 	struct lb_provider *p;         /* provider in the client namespace */
@@ -420,6 +426,8 @@ static int teardown(void **unused)
 	lb_provider_free(fx.mesh);
 	fx.p = fx.mesh = NULL;
 	drop_netns(fx.client);
+	drop_netns(fx.lb);
+	fx.lb[0] = '\0';
 	for (int i = 0; i < NBACK; i++)
 		drop_netns(fx.back[i]);
 	drop_netns(fx.br); /* takes the bridge and the veth ends with it */
@@ -703,6 +711,216 @@ static void test_delete_all(void **unused)
 	assert_int_equal(st.applied, 0);
 }
 
+/* ---- published ports only, keep_source ---- */
+
+static struct lb_provider *new_provider_cfg(const char *ns, const char *prefix, bool keep_source)
+{
+	struct lb_config cfg = { .netns = ns, .prefix = prefix, .keep_source = keep_source };
+	struct lb_provider *p = NULL;
+	assert_int_equal(lb_nft_new(&cfg, &p), 0);
+	return p;
+}
+
+/* A ports-only service (published port bit set: bit 0 = b1). */
+static void desired_ports(struct lb_state *st, const char *id, const char *vip, unsigned mask,
+			  const char *ports)
+{
+	struct lb_port p[4];
+	size_t n = 0;
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%s", ports);
+	for (char *save, *t = strtok_r(buf, ",", &save); t && n < 4; t = strtok_r(NULL, ",", &save)) {
+		char proto[8];
+		unsigned pub, tgt;
+		assert_int_equal(sscanf(t, "%7[a-z]:%u:%u", proto, &pub, &tgt), 3);
+		p[n++] = (struct lb_port){ strcmp(proto, "tcp") == 0 ? IPPROTO_TCP : IPPROTO_UDP,
+					   (uint16_t)pub, (uint16_t)tgt };
+	}
+	desired(st, id, vip, mask, p, n);
+}
+
+/* Dumps p and checks that it holds exactly the services of d, each
+ * complete and the same. */
+static void dump_is(struct lb_provider *p, const struct lb_state *d)
+{
+	struct lb_state a;
+	lb_state_init(&a);
+	assert_int_equal(p->ops->dump(p->ctx, &a), 0);
+	assert_int_equal(a.n_svcs, d->n_svcs);
+	for (size_t i = 0; i < d->n_svcs; i++) {
+		const struct lb_service *s = lb_state_find(&a, d->svcs[i].id);
+		assert_non_null(s);
+		assert_true(s->complete);
+		assert_true(lb_service_same(s, &d->svcs[i]));
+	}
+	lb_state_clear(&a);
+}
+
+static void reconcile_is(struct lb_provider *p, const struct lb_state *d, unsigned applied)
+{
+	struct lb_stats st;
+	assert_int_equal(lb_reconcile(p, d, &st), 0);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(st.applied, applied);
+}
+
+/* Services with published ports only, next to a VIP service, in their own
+ * table of the client namespace: the client connects to its own address. */
+static void test_ports_only(void **unused)
+{
+	(void)unused;
+	struct lb_provider *p = new_provider_cfg(fx.client, "lbp-", false);
+	struct lb_state d;
+	lb_state_init(&d);
+	desired_ports(&d, "pub", "0.0.0.0", 0x3, "tcp:8080:80");
+	desired_ports(&d, "pub2", "0.0.0.0", 0, "tcp:8081:80,udp:8053:53");
+	desired_ports(&d, "pubv", "198.18.0.150", 0x4, "tcp:8082:80");
+	for (size_t i = 0; i < d.n_svcs; i++)
+		assert_int_equal(p->ops->svc_set(p->ctx, NULL, &d.svcs[i]), 0);
+	dump_is(p, &d);
+	reconcile_is(p, &d, 0);
+	/* Only the VIP service has a vips element. */
+	char out[4096];
+	char *vips[] = { NFT, "list", "map", "ip", "lbp-swarm_lb", "vips", NULL };
+	assert_int_equal(run_in(fx.client, vips, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "198.18.0.150"));
+	assert_null(strstr(out, "0.0.0.0"));
+
+	int seen[NBACK + 1];
+	round_robin("198.51.100.2", 8080, 4, seen, 2);
+	assert_int_equal(seen[1], 2);
+	assert_int_equal(seen[2], 2);
+	assert_int_equal(connect_to("198.51.100.2", 8081), -ECONNREFUSED); /* no backends */
+	char who[64];
+	assert_int_equal(ask("198.51.100.2", 8082, who, sizeof(who)), 0);
+	assert_int_equal(backend_of(who), 3);
+
+	/* pubv loses its VIP: replaced in place, its vips element gone. */
+	lb_state_clear(&d);
+	lb_state_init(&d);
+	desired_ports(&d, "pub", "0.0.0.0", 0x3, "tcp:8080:80");
+	desired_ports(&d, "pub2", "0.0.0.0", 0, "tcp:8081:80,udp:8053:53");
+	desired_ports(&d, "pubv", "0.0.0.0", 0x4, "tcp:8082:80");
+	reconcile_is(p, &d, 1);
+	dump_is(p, &d);
+	reconcile_is(p, &d, 0);
+	assert_int_equal(run_in(fx.client, vips, out, sizeof(out)), 0);
+	assert_null(strstr(out, "198.18.0.150"));
+	assert_int_equal(ask("198.51.100.2", 8082, who, sizeof(who)), 0);
+	assert_int_equal(backend_of(who), 3);
+
+	/* A restarted provider reads them back the same. */
+	lb_provider_free(p);
+	p = new_provider_cfg(fx.client, "lbp-", false);
+	dump_is(p, &d);
+	reconcile_is(p, &d, 0);
+
+	lb_state_clear(&d);
+	reconcile_is(p, &d, 3);
+	assert_int_equal(connect_to("198.51.100.2", 8080), -ECONNREFUSED);
+	lb_provider_free(p);
+	char *del[] = { NFT, "delete", "table", "ip", "lbp-swarm_lb", NULL };
+	assert_int_equal(run_in(fx.client, del, NULL, 0), 0);
+}
+
+/* The base chains of table t in ns, with rule handles: equal text before
+ * and after means the skeleton was not rewritten. */
+static void base_chains(const char *ns, const char *t, char *out, size_t len)
+{
+	static const char *const chains[] = { "output", "prerouting", "postrouting" };
+	size_t used = 0;
+	/* One nft run per chain: nft 1.0.6 fills its cache for the first
+	 * "list chain" of a multi-command line only. */
+	for (size_t i = 0; i < ARRAY_SIZE(chains); i++) {
+		char *argv[] = { NFT, "-a", "list", "chain", "ip", (char *)t, (char *)chains[i], NULL };
+		assert_int_equal(run_in(ns, argv, out + used, len - used), 0);
+		used += strlen(out + used);
+	}
+	assert_non_null(strstr(out, "hook postrouting"));
+}
+
+/* keep_source in a load-balancer namespace lbt-lb (198.51.100.3 on the
+ * bridge, forwarding on, no redirects) publishing tcp 8080 -> b3:80; b3
+ * routes the client's address back through lbt-lb, so the connection
+ * works with or without masquerade and the backend's view of the peer
+ * tells which one ran. The skeleton is recognised across a restart (its
+ * rules keep their handles), and switching keep_source either way takes
+ * effect with the next change. */
+static void test_keep_source(void **unused)
+{
+	(void)unused;
+	snprintf(fx.lb, sizeof(fx.lb), "%s/lbt-lb", fx.dir);
+	assert_int_equal(make_netns(fx.lb), 0);
+	assert_int_equal(attach(fx.lb, "lb", "198.51.100.3"), 0);
+	assert_int_equal(sysctl_in(fx.lb, "/proc/sys/net/ipv4/ip_forward", "1"), 0);
+	assert_int_equal(sysctl_in(fx.lb, "/proc/sys/net/ipv4/conf/all/send_redirects", "0"), 0);
+	assert_int_equal(sysctl_in(fx.lb, "/proc/sys/net/ipv4/conf/eth0/send_redirects", "0"), 0);
+
+	struct lb_provider *p = new_provider_cfg(fx.lb, "lbk-", true);
+	struct lb_state d;
+	lb_state_init(&d);
+	desired_ports(&d, "mesh", "0.0.0.0", 0x4, "tcp:8080:80");
+	reconcile_is(p, &d, 1);
+	reconcile_is(p, &d, 0);
+	dump_is(p, &d);
+	char before[4096], after[4096];
+	base_chains(fx.lb, "lbk-swarm_lb", before, sizeof(before));
+	assert_null(strstr(before, "masquerade"));
+
+	/* Restart, then a change: the batch does not redo the skeleton. */
+	lb_provider_free(p);
+	p = new_provider_cfg(fx.lb, "lbk-", true);
+	reconcile_is(p, &d, 0);
+	lb_state_clear(&d);
+	lb_state_init(&d);
+	desired_ports(&d, "mesh", "0.0.0.0", 0x4, "tcp:8080:80,tcp:8083:80");
+	reconcile_is(p, &d, 1);
+	reconcile_is(p, &d, 0);
+	base_chains(fx.lb, "lbk-swarm_lb", after, sizeof(after));
+	assert_string_equal(before, after);
+
+	/* The backend sees the client. */
+	assert_int_equal(ip_in(fx.back[2], "route add 198.51.100.2/32 via 198.51.100.3"), 0);
+	char who[64];
+	assert_int_equal(ask("198.51.100.3", 8080, who, sizeof(who)), 0);
+	assert_string_equal(who, "b3 198.51.100.2");
+
+	/* The same table under a masquerading provider: its services are
+	 * right (nothing applied), and its next change brings the
+	 * masquerade rule. */
+	lb_provider_free(p);
+	p = new_provider_cfg(fx.lb, "lbk-", false);
+	reconcile_is(p, &d, 0);
+	lb_state_clear(&d);
+	lb_state_init(&d);
+	desired_ports(&d, "mesh", "0.0.0.0", 0x4, "tcp:8080:80");
+	reconcile_is(p, &d, 1);
+	reconcile_is(p, &d, 0);
+	base_chains(fx.lb, "lbk-swarm_lb", after, sizeof(after));
+	assert_non_null(strstr(after, "masquerade"));
+	assert_int_equal(ask("198.51.100.3", 8080, who, sizeof(who)), 0);
+	assert_string_equal(who, "b3 198.51.100.3");
+
+	/* And back. */
+	lb_provider_free(p);
+	p = new_provider_cfg(fx.lb, "lbk-", true);
+	reconcile_is(p, &d, 0);
+	lb_state_clear(&d);
+	lb_state_init(&d);
+	desired_ports(&d, "mesh", "0.0.0.0", 0x4, "tcp:8080:80,tcp:8083:80");
+	reconcile_is(p, &d, 1);
+	base_chains(fx.lb, "lbk-swarm_lb", after, sizeof(after));
+	assert_null(strstr(after, "masquerade"));
+	assert_int_equal(ask("198.51.100.3", 8083, who, sizeof(who)), 0);
+	assert_string_equal(who, "b3 198.51.100.2");
+
+	lb_state_clear(&d);
+	lb_provider_free(p);
+	assert_int_equal(ip_in(fx.back[2], "route del 198.51.100.2/32 via 198.51.100.3"), 0);
+	drop_netns(fx.lb);
+	fx.lb[0] = '\0';
+}
+
 /* Why the test cannot run here, or NULL. */
 static const char *skip_reason(void)
 {
@@ -768,6 +986,8 @@ int main(void)
 		cmocka_unit_test(test_mesh),
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_delete_all),
+		cmocka_unit_test(test_ports_only),
+		cmocka_unit_test(test_keep_source),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
