@@ -25,9 +25,9 @@ t_dist_install() {
 		{ tail -30 "$TEST_TMP/build.log"; fail "the tarball does not build"; }
 	make -s -C "$TEST_TMP/build" install DESTDIR="$TEST_TMP/dest" > /dev/null
 	[ ! -e "$INST" ] || fail "make install DESTDIR=... wrote outside DESTDIR"
-	for f in sbin/swarm-manager sbin/swarm-agent sbin/swarm-netd sbin/swarm-dnsd bin/swarmadm \
+	for f in sbin/swarm-manager sbin/swarm-agent sbin/swarm-netd sbin/swarm-dnsd sbin/swarm-lbd bin/swarmadm \
 		sbin/swarm-lab libexec/swarm/swarm-shim share/swarm/lab/mkimage share/man/man8/swarmadm.8 \
-		share/man/man8/swarm-netd.8 share/man/man8/swarm-dnsd.8; do
+		share/man/man8/swarm-netd.8 share/man/man8/swarm-dnsd.8 share/man/man8/swarm-lbd.8; do
 		[ -e "$TEST_TMP/dest$INST/$f" ] || fail "DESTDIR install lacks $f"
 	done
 	make -s -C "$TEST_TMP/build" install > /dev/null
@@ -43,7 +43,7 @@ t_lab_installed() {
 	for pid in $(ip netns pids "$PREFIX-node1"); do
 		exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
 		case $exe in
-		*/swarm-manager | */swarm-agent | */swarm-netd | */swarm-dnsd)
+		*/swarm-manager | */swarm-agent | */swarm-netd | */swarm-dnsd | */swarm-lbd)
 			[[ $exe == "$INST"/* ]] || fail "$exe is not from the installed prefix" ;;
 		esac
 	done

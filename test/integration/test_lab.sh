@@ -64,7 +64,7 @@ t_metrics() {
 	local n i=0 port targets=""
 	for n in node1 node2 node3; do
 		i=$((i + 1))
-		for port in 9400 9401 9402 9403; do
+		for port in 9400 9401 9402 9403 9404; do
 			[ "$n" != node1 ] && [ "$port" = 9400 ] && continue
 			on "$n" timeout 5 busybox wget -q -O "$TEST_TMP/m.$n.$port" "http://192.0.2.1$i:$port/metrics" ||
 				fail "no /metrics on $n:$port"
@@ -88,12 +88,12 @@ t_metrics() {
 	local prom=$!
 	# shellcheck disable=SC2064 # the pid is fixed now
 	trap "kill $prom 2> /dev/null" EXIT
-	poll_until -d "prometheus sees 10 targets up" 60 prom_all_up ||
+	poll_until -d "prometheus sees 13 targets up" 60 prom_all_up ||
 		{ tail -5 "$TEST_TMP/prom.log"; fail "prometheus does not see every daemon up"; }
 }
 prom_all_up() {
 	[ "$(on node1 timeout 3 busybox wget -q -O - 'http://127.0.0.1:9490/api/v1/query?query=sum(up)' 2>/dev/null |
-		jq -r '.data.result[0].value[1] // 0')" = 10 ]
+		jq -r '.data.result[0].value[1] // 0')" = 13 ]
 }
 
 t_images() {
