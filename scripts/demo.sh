@@ -120,11 +120,23 @@ on node1 swarmadm service scale my-nginx=2
 on node1 swarmadm service ps my-nginx
 
 echo
-echo "VIP load balancing and the routing mesh (connections to a VIP, step 5)"
-echo "are not built yet: VIPs and published ports exist and resolve, but a"
-echo "connection to a VIP is not balanced yet; tasks reach each other by IP"
-echo "and by name."
+echo "== VIP load balancing (swarm-lbd): 10 requests to http://my-nginx/ from my-centos"
+if [ -n "$cnode" ]; then
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		"$lab" exec "$cnode" -- swarmadm container exec my-centos.1 -- \
+			busybox timeout 5 busybox wget -q -O - http://my-nginx/ 2>/dev/null
+	done | sort | uniq -c
+	on "$cnode" swarmadm container exec my-centos.1 -- ping -c 2 my-nginx
+fi
+
 echo
+echo "== 5. The routing mesh: port 80 on every node's address, from a host on the underlay"
+"$lab" attach demo-client 192.0.2.99 > /dev/null 2>&1 || true
+for a in 192.0.2.11 192.0.2.12 192.0.2.13; do
+	printf '%s: ' "$a"
+	"$lab" exec demo-client -- curl -s -m 5 "http://$a/" || { echo "(no answer)"; failed=$((failed + 1)); }
+done
+
 if [ "$failed" != 0 ]; then echo "demo: $failed step(s) failed (see above)"; fi
 echo "The lab is still up: try '$top/$lab exec node1 -- swarmadm service ls'."
 echo "Remove it with: $top/$lab down"
