@@ -4,6 +4,7 @@
 #include "manager.h"
 #include "ca.h"
 #include "constraint.h"
+#include "keymgr.h"
 #include "log.h"
 #include "pb.h"
 #include "render.h"
@@ -56,6 +57,21 @@ static bool need_cluster(struct mgr *m, Swarm__AdminResponse *resp)
 		return true;
 	fail(resp, "this node is not a swarm manager. Use \"swarmadm init\" first");
 	return false;
+}
+
+/* `swarm update`: key rotation now, and the rotation interval. */
+static void admin_cluster_update(struct mgr *m, const Swarm__ClusterUpdateRequest *req,
+				 Swarm__AdminResponse *resp)
+{
+	if (!need_cluster(m, resp))
+		return;
+	if (req->key_rotation_interval_ns < 0 ||
+	    (req->key_rotation_interval_ns > 0 && req->key_rotation_interval_ns < 60 * 1000000000LL)) {
+		fail(resp, "the key rotation interval must be at least 1 minute");
+		return;
+	}
+	if (mgr_keys_update(m, now_wall_ns(), req->rotate_network_keys, req->key_rotation_interval_ns) < 0)
+		fail(resp, "store error: the keys were not changed");
 }
 
 /* ---- init and tokens ---- */
@@ -166,6 +182,7 @@ static void admin_init(struct mgr *m, const Swarm__InitRequest *req, Swarm__Admi
 	cl->gossip_keys[0].data = gk;
 	cl->gossip_keys[0].len = 16;
 	cl->n_gossip_keys = 1;
+	keymgr_ensure(cl, now);
 	for (size_t i = 0; i < req->n_default_addr_pool; i++)
 		PB_STRV_ADD(cl, default_addr_pool, req->default_addr_pool[i]);
 	cl->pool_mask_len = mask;
@@ -1012,6 +1029,7 @@ void admin_handle(struct mgr *m, const Swarm__AdminRequest *req, Swarm__AdminRes
 		break;
 	}
 	case SWARM__ADMIN_REQUEST__BODY_INFO: admin_info(m, resp); break;
+	case SWARM__ADMIN_REQUEST__BODY_CLUSTER_UPDATE: admin_cluster_update(m, req->cluster_update, resp); break;
 	default:
 		fail(resp, "unknown request");
 	}

@@ -635,6 +635,8 @@ static void send_assignments(struct dispatcher *d, struct session *s, struct nod
 		a.gossip_keys = cl->gossip_keys;
 		a.n_gossip_keys = cl->n_gossip_keys;
 		a.data_path_port = cl->data_path_port;
+		a.network_keys = cl->network_keys;
+		a.n_network_keys = cl->n_network_keys;
 	}
 	const Swarm__Node *self = store_node(m->store, s->node_id);
 	if (self) {

@@ -26,6 +26,7 @@ static struct {
 	struct listener *admin;
 	SSL_CTX *ctx;
 	ev_timer renew;
+	ev_timer keys;                 /* network key rotation check */
 	struct metric *m_admin, *m_admin_err, *m_tasks, *m_nodes, *m_version;
 	ev_timer stats;
 } g;
@@ -134,6 +135,17 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	metric_set(g.m_version, (double)store_version(g.store));
 }
 
+/* Key rotation is checked every minute (due after the interval since the
+ * newest key; see keymgr.h). */
+static void keys_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (store_cluster(g.store))
+		mgr_keys_update(g.m, now_wall_ns(), false, 0);
+}
+
 static int mgr_start(struct ev_loop *loop, const struct daemon_opts *o, const struct config *cfg)
 {
 	char path[PATH_MAX];
@@ -162,6 +174,8 @@ static int mgr_start(struct ev_loop *loop, const struct daemon_opts *o, const st
 	/* Check the certificate daily; it is reissued past 80% of its life. */
 	ev_init(&g.renew, renew_cb);
 	g.renew.repeat = 86400.0;
+	ev_timer_init(&g.keys, keys_cb, 60.0, 60.0);
+	ev_timer_start(loop, &g.keys);
 
 	snprintf(path, sizeof(path), "%s/manager.sock", o->run_dir);
 	g.admin = listener_unix(loop, path, ADMIN_MAX_FRAME, &admin_ops, NULL, NULL);
@@ -171,7 +185,9 @@ static int mgr_start(struct ev_loop *loop, const struct daemon_opts *o, const st
 		r = start_network(g.m);
 		if (r < 0)
 			return r;
-		/* Resume: agents reconnect; a first pass reconciles at once. */
+		/* Resume: agents reconnect; a first pass reconciles at once.
+		 * A cluster from before the key rings gets them now. */
+		mgr_keys_update(g.m, now_wall_ns(), false, 0);
 		mgr_schedule_tick(g.m);
 	}
 	return 0;
@@ -179,6 +195,8 @@ static int mgr_start(struct ev_loop *loop, const struct daemon_opts *o, const st
 
 static void mgr_stop(void)
 {
+	if (g.m && g.m->loop)
+		ev_timer_stop(g.m->loop, &g.keys);
 	listener_free(g.admin);
 	g.admin = NULL;
 	if (g.m) {

@@ -1,6 +1,7 @@
 /* The manager context: lookups, dirty-node tracking and tick scheduling. */
 #include "manager.h"
 #include "dispatcher.h"
+#include "keymgr.h"
 #include "log.h"
 #include "pb.h"
 #include "strmap.h"
@@ -200,4 +201,40 @@ const Swarm__Network *mgr_ingress(struct mgr *m)
 		if (v[i]->spec->ingress)
 			return v[i];
 	return NULL;
+}
+
+int mgr_keys_update(struct mgr *m, int64_t now, bool force, int64_t interval_ns)
+{
+	const Swarm__Cluster *cur = store_cluster(m->store);
+	if (!cur)
+		return -ENOENT;
+	Swarm__Cluster *c = pb_dup(cur);
+	bool changed = keymgr_ensure(c, now);
+	if (interval_ns > 0 && c->key_rotation_interval_ns != interval_ns) {
+		c->key_rotation_interval_ns = interval_ns;
+		changed = true;
+	}
+	if (force || now >= keymgr_next_rotation(c)) {
+		keymgr_rotate(c, now);
+		log_info("manager, network keys rotated (key clock %llu)", (unsigned long long)c->key_clock);
+		changed = true;
+	}
+	if (!changed) {
+		pb_free(c);
+		return 0;
+	}
+	struct store_tx *tx = store_tx_begin(m->store);
+	store_tx_put_cluster(tx, c);
+	int r = store_tx_commit(tx);
+	if (r < 0) {
+		log_err("manager, network keys not stored: %s", strerror(-r));
+		return r;
+	}
+	const Swarm__Node *const *nodes;
+	size_t n = store_nodes(m->store, &nodes);
+	for (size_t i = 0; i < n; i++)
+		mgr_node_dirty(m, nodes[i]->id);
+	if (m->disp)
+		dispatcher_push(m->disp);
+	return 0;
 }

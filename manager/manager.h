@@ -75,6 +75,11 @@ bool mgr_node_is_dirty(const struct mgr *m, const char *node_id);
 /* Forgets every mark (after a push). */
 void mgr_dirty_clear(struct mgr *m);
 
+/* The network key rings (keymgr.h): made when missing, rotated when due
+ * or when force, with interval_ns (> 0) as the new rotation interval; a
+ * change is committed and pushed to every node. 0, or -errno (store). */
+int mgr_keys_update(struct mgr *m, int64_t now, bool force, int64_t interval_ns);
+
 /* Handles one admin request; fills resp (error or result). Never leaves a
  * refused request half-applied. */
 void admin_handle(struct mgr *m, const Swarm__AdminRequest *req, Swarm__AdminResponse *resp);

@@ -1057,6 +1057,13 @@ fail:
 	return NULL;
 }
 
+void gossip_set_keyring(struct gossip *g, const struct gossip_keyring *kr)
+{
+	gossip_keyring_clear(&g->kr);
+	if (kr)
+		g->kr = *kr;
+}
+
 void gossip_free(struct gossip *g)
 {
 	if (!g)

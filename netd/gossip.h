@@ -68,6 +68,10 @@ struct gossip *gossip_new(struct ev_loop *loop, const struct gossip_cfg *cfg,
 			  int *err);
 /* Closes sockets and connections; NULL is a no-op. */
 void gossip_free(struct gossip *g);
+/* Replaces the key ring at once, membership untouched (a key rotation):
+ * received packets are tried with every key of the new ring, sent ones
+ * sealed with its primary. kr is copied; NULL or empty = plaintext. */
+void gossip_set_keyring(struct gossip *g, const struct gossip_keyring *kr);
 
 /* Push/pull join with a seed "IP" or "IP:PORT" (default port: ours). The
  * exchange is asynchronous; seeds given here are retried every 10 s while

@@ -825,7 +825,8 @@ int netd_configure(struct netd *n, const Swarm__NetdConfig *c, const char **err)
 		}
 	Swarm__NetdConfig *old = n->conf;
 	bool restart = !old || strcmp(old->node_id, c->node_id) ||
-		       strcmp(old->advertise_addr, c->advertise_addr) || !keys_equal(old, c) || !n->g;
+		       strcmp(old->advertise_addr, c->advertise_addr) || !n->g;
+	bool rekey = !restart && !keys_equal(old, c) && !(n->set.keyring_file && *n->set.keyring_file);
 	bool dp_restart = !old || strcmp(old->data_path_addr, c->data_path_addr) ||
 			  old->data_path_port != c->data_path_port ||
 			  (!old->data_path_addr[0] && strcmp(old->advertise_addr, c->advertise_addr));
@@ -835,6 +836,15 @@ int netd_configure(struct netd *n, const Swarm__NetdConfig *c, const char **err)
 			 c->advertise_addr, c->n_gossip_keys);
 		netd_gossip_start(n);
 	} else {
+		if (rekey) {
+			/* A rotation: the new ring at once, membership untouched. */
+			struct gossip_keyring kr = { .n = 0 };
+			if (keyring_from_conf(n, &kr) == 0) {
+				gossip_set_keyring(n->g, &kr);
+				log_info("netd, gossip key ring replaced: %zu key(s)", kr.n);
+			}
+			gossip_keyring_clear(&kr);
+		}
 		for (size_t i = 0; i < c->n_peers; i++) {
 			bool known = false;
 			for (size_t j = 0; j < old->n_peers && !known; j++)

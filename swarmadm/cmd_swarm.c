@@ -40,6 +40,14 @@ static const char join_token_usage[] =
 	"  -q, --quiet   Print only the token\n"
 	"  --rotate      Replace the token (the old one stops working)\n";
 
+static const char update_usage[] =
+	"Usage: swarmadm swarm update [--rotate-network-keys] [--key-rotation-interval DURATION]\n"
+	"\n"
+	"  --rotate-network-keys          A new key in the gossip and data-path key rings now\n"
+	"                                 (sent with one rotation later; nothing restarts)\n"
+	"  --key-rotation-interval DUR    How often the rings rotate by themselves (default 12h,\n"
+	"                                 at least 1m)\n";
+
 static const char leave_usage[] =
 	"Usage: swarmadm leave [--force]\n"
 	"\n"
@@ -435,5 +443,51 @@ int cmd_info(int argc, char **argv)
 	puts(s);
 	free(s);
 	json_object_put(doc);
+	return 0;
+}
+
+enum { U_HELP = 1, U_ROTATE, U_INTERVAL };
+
+int cmd_update(int argc, char **argv)
+{
+	static const struct opt_def defs[] = {
+		{ "help", 'h', false, U_HELP },
+		{ "rotate-network-keys", 0, false, U_ROTATE },
+		{ "key-rotation-interval", 0, true, U_INTERVAL },
+		{ NULL, 0, false, 0 },
+	};
+	Swarm__AdminRequest req = SWARM__ADMIN_REQUEST__INIT;
+	Swarm__ClusterUpdateRequest cu = SWARM__CLUSTER_UPDATE_REQUEST__INIT;
+	const char *val;
+	struct opt_iter it;
+	char err[256];
+	int id;
+	bool any = false, rotate = false;
+
+	opt_init(&it, argc, argv, false);
+	while ((id = opt_next(&it, defs, &val, err, sizeof(err))) != -1) {
+		if (id < 0)
+			return fail("%s", err);
+		if (id == U_HELP)
+			return usage(update_usage);
+		if (id == U_ROTATE && opt_bool(val, &rotate) < 0)
+			return fail("invalid value \"%s\" for a boolean flag", val);
+		if (id == U_INTERVAL && (duration_parse(val, &cu.key_rotation_interval_ns) < 0 ||
+					 cu.key_rotation_interval_ns <= 0))
+			return fail("invalid duration \"%s\" for --key-rotation-interval", val);
+		if (id == 0)
+			return fail("swarm update takes no arguments");
+		any = true;
+	}
+	if (!any)
+		return fail("swarm update needs a flag (see 'swarmadm swarm update --help')");
+	cu.rotate_network_keys = rotate;
+	req.body_case = SWARM__ADMIN_REQUEST__BODY_CLUSTER_UPDATE;
+	req.cluster_update = &cu;
+	Swarm__AdminResponse *resp = rpc_admin_call(&req);
+	if (!resp)
+		return 1;
+	pb_free(resp);
+	puts("Swarm updated.");
 	return 0;
 }

@@ -31,6 +31,7 @@ static const char swarmadm_usage[] =
 	"  init         Create a swarm with this node as its manager\n"
 	"  join         Join this node to a swarm\n"
 	"  join-token   Show or rotate the join tokens\n"
+	"  update       Rotate the network keys, set their rotation interval\n"
 	"  leave        Take this node out of its swarm\n"
 	"  info         Show the manager's view of the swarm (JSON)\n"
 	"\n"
@@ -263,6 +264,7 @@ static const struct swarmadm_cmd swarmadm_cmds[] = {
 	{ "init", cmd_init, false },
 	{ "join", cmd_join, false },
 	{ "join-token", cmd_join_token, false },
+	{ "update", cmd_update, false },
 	{ "leave", cmd_leave, false },
 	{ "info", cmd_info, false },
 	{ "node", cmd_node, true },
@@ -317,7 +319,7 @@ int main(int argc, char **argv)
 	/* `swarmadm swarm init` as Docker's users type it. */
 	if (strcmp(cmd, "swarm") == 0) {
 		if (it.i >= argc - 1)
-			return fail("swarm needs a subcommand: init, join, join-token, leave");
+			return fail("swarm needs a subcommand: init, join, join-token, update, leave");
 		cmd = argv[1 + it.i++];
 	}
 	for (const struct swarmadm_cmd *c = swarmadm_cmds; c->name; c++) {

@@ -16,6 +16,7 @@ struct table;
 int cmd_init(int argc, char **argv);
 int cmd_join(int argc, char **argv);
 int cmd_join_token(int argc, char **argv);
+int cmd_update(int argc, char **argv);
 int cmd_leave(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 /* cmd_node.c, cmd_network.c, cmd_service.c, cmd_local.c: argv[0] is the

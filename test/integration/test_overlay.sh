@@ -273,6 +273,32 @@ t_partition() {
 	echo "# tables resynchronised $(since "$t0") s after the link came back, no command run"
 }
 
+keyring_first_is() { # NODE KEY: the node's netd sends with KEY and holds 3 keys
+	local kr=$LAB_STATE/$1/netd/keyring
+	[ "$(head -n 1 "$kr")" = "$2" ] && [ "$(wc -l < "$kr")" = 3 ]
+}
+
+t_key_rotation() {
+	local before newest n restarts
+	before=$LAB_STATE/node1/netd/keyring
+	[ "$(wc -l < "$before")" = 3 ] || fail "node1's gossip ring has $(wc -l < "$before") keys, not 3"
+	newest=$(sed -n 2p "$before")
+	restarts=$(grep -c 'advertising' "$LAB_RUN/node2/netd.log")
+	adm node1 swarm update --rotate-network-keys > /dev/null
+	for n in node1 node2 node3; do
+		poll_until -d "$n's netd sends with the previous newest key" 30 keyring_first_is $n "$newest"
+	done
+	grep -q 'gossip key ring replaced' "$LAB_RUN/node2/netd.log" || fail "node2's netd did not replace its ring"
+	[ "$(grep -c 'advertising' "$LAB_RUN/node2/netd.log")" = "$restarts" ] || fail "node2's gossip restarted"
+	sleep 3
+	for n in node1 node2 node3; do
+		members_alive $n 3 || fail "$n's netd does not see 3 alive members after the rotation"
+	done
+	echo "# rotated: every netd received with 3 keys, sends with the previous newest; no gossip restart"
+	adm node1 swarm update --key-rotation-interval 30s > /dev/null 2>&1 && fail "a 30 s interval was accepted"
+	adm node1 swarm update --key-rotation-interval 24h > /dev/null
+}
+
 serf_lists() { # HOST NAME STATUS
 	on "$1" serf members 2> /dev/null | awk -v n="$2" -v s="$3" '$1 == n && $3 == s { f = 1 } END { exit !f }'
 }
@@ -328,6 +354,7 @@ check "data path: a container pings and fetches HTTP from containers on the othe
 check "gateway bridge: a container reaches a host outside the cluster through NAT" t_gateway
 check "isolation: a container on ol_b cannot reach ol_a" t_isolated
 check "network create --opt encrypted is refused until encrypted overlays exist; nothing is made" t_encrypted_refused
+check "network key rotation (swarm update --rotate-network-keys) reaches every netd's gossip ring without a restart" t_key_rotation
 check "endpoint stream: a snapshot of every node's endpoints, then deltas, one epoch, versions by one" t_stream
 check "netd kill -9 and restart under ping: at most one lost packet per second down, no duplicates, new epoch" t_netd_restart
 check "service rm removes FDB/neighbour entries everywhere; the last endpoint takes the namespace" t_service_rm
