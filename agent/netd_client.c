@@ -10,6 +10,7 @@
  * fails the task ("swarm-netd is not reachable"). */
 #include "agent.h"
 #include "netns.h"
+#include "netkeys.h"
 
 #include "conn.h"
 #include "log.h"
@@ -41,7 +42,7 @@ static struct {
 	struct conn *c;
 	ev_timer retry;
 	Swarm__NetdConfig *conf;
-	Swarm__Assignments *svcs;   /* only .services: VIPs by service */
+	Swarm__Assignments *svcs;   /* only .services and .networks: VIPs, encryption */
 	struct strmap *atts;      /* task id -> struct netdc_att* */
 	struct strmap *detaches;  /* task ids to detach once netd is back */
 	uint64_t next_id;
@@ -327,6 +328,8 @@ void netdc_configure(struct agent *a, const Swarm__Assignments *as)
 	Swarm__Assignments only = SWARM__ASSIGNMENTS__INIT;
 	only.services = as->services;
 	only.n_services = as->n_services;
+	only.networks = as->networks;
+	only.n_networks = as->n_networks;
 	pb_free(D.svcs);
 	D.svcs = pb_dup(&only);
 	Swarm__NetdConfig *c = xmalloc(sizeof(*c));
@@ -344,6 +347,10 @@ void netdc_configure(struct agent *a, const Swarm__Assignments *as)
 		memcpy(c->gossip_keys[i].data, as->gossip_keys[i].data, as->gossip_keys[i].len);
 	}
 	c->n_gossip_keys = as->n_gossip_keys;
+	const Swarm__NetworkKey *dp[8];
+	size_t ndp = netkeys_order(as->network_keys, as->n_network_keys, "datapath", dp, 8);
+	for (size_t i = 0; i < ndp; i++)
+		PB_PTRV_ADD(c, datapath_keys, pb_dup(dp[i]));
 	if (D.conf && pb_equal(D.conf, c)) {
 		pb_free(c);
 	} else {
@@ -352,6 +359,15 @@ void netdc_configure(struct agent *a, const Swarm__Assignments *as)
 		send_config();
 	}
 	netdc_ingress(a, as);
+}
+
+/* Whether network_id is an encrypted network, from the last assignments. */
+static bool netdc_encrypted(const char *network_id)
+{
+	for (size_t i = 0; D.svcs && i < D.svcs->n_networks; i++)
+		if (!strcmp(D.svcs->networks[i]->id, network_id))
+			return D.svcs->networks[i]->spec && D.svcs->networks[i]->spec->encrypted;
+	return false;
 }
 
 /* "198.18.0.5/24" -> "198.18.0.5" */
@@ -391,6 +407,7 @@ static Swarm__NetdAttach *attach_from_task(const Swarm__Task *t, const char *net
 		nw->vni = na->vni;
 		pb_set_str(&nw->subnet, na->subnet);
 		pb_set_str(&nw->gateway, na->gateway);
+		nw->encrypted = netdc_encrypted(na->network_id);
 		PB_PTRV_ADD(m, networks, nw);
 
 		Swarm__EndpointRecord *e = xmalloc(sizeof(*e));

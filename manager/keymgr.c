@@ -1,6 +1,7 @@
 /* The cluster's network key rings (see keymgr.h). */
 #include "keymgr.h"
 
+#include "netkeys.h"
 #include "pb.h"
 #include "util.h"
 
@@ -35,31 +36,10 @@ static size_t keymgr_count(const Swarm__Cluster *cl, const char *subsystem)
 	return n;
 }
 
-static int keymgr_by_time(const void *a, const void *b)
-{
-	const Swarm__NetworkKey *x = *(const Swarm__NetworkKey *const *)a;
-	const Swarm__NetworkKey *y = *(const Swarm__NetworkKey *const *)b;
-	return x->lamport_time < y->lamport_time ? -1 : x->lamport_time > y->lamport_time;
-}
-
 size_t keymgr_ring(const Swarm__Cluster *cl, const char *subsystem,
 		   const Swarm__NetworkKey **out, size_t max)
 {
-	const Swarm__NetworkKey *all[64];
-	size_t n = 0;
-	for (size_t i = 0; i < cl->n_network_keys && n < 64; i++)
-		if (strcmp(cl->network_keys[i]->subsystem, subsystem) == 0)
-			all[n++] = cl->network_keys[i];
-	qsort(all, n, sizeof(*all), keymgr_by_time);
-	if (n >= 2) {
-		const Swarm__NetworkKey *t = all[0];
-		all[0] = all[1];
-		all[1] = t;
-	}
-	if (n > max)
-		n = max;
-	memcpy(out, all, n * sizeof(*out));
-	return n;
+	return netkeys_order(cl->network_keys, cl->n_network_keys, subsystem, out, max);
 }
 
 /* gossip_keys (what netd takes: received with all, sent with the last)

@@ -45,8 +45,8 @@ int64_t keymgr_interval(const Swarm__Cluster *cl);
 /* When the next rotation is due (wall ns); 0 when the rings are missing. */
 int64_t keymgr_next_rotation(const Swarm__Cluster *cl);
 
-/* The keys of subsystem in order of use (primary first, see above): up
- * to max pointers into cl into out; returns how many. */
+/* The keys of subsystem in order of use (primary first, see above and
+ * lib/netkeys.h): up to max pointers into cl into out; returns how many. */
 size_t keymgr_ring(const Swarm__Cluster *cl, const char *subsystem,
 		   const Swarm__NetworkKey **out, size_t max);
 

@@ -1081,6 +1081,11 @@ char *netd_status_json(struct netd *n)
 	json_object_object_add(o, "Attachments", json_object_new_int((int)strmap_count(n->atts)));
 	json_object_object_add(o, "Reconciles", json_object_new_int64((int64_t)n->reconciles));
 	json_object_object_add(o, "Epoch", json_object_new_uint64(n->epoch));
+	/* the data-path ring's Lamport times, primary first (not the keys) */
+	json_object *dk = json_object_new_array();
+	for (size_t i = 0; n->conf && i < n->conf->n_datapath_keys; i++)
+		json_object_array_add(dk, json_object_new_uint64(n->conf->datapath_keys[i]->lamport_time));
+	json_object_object_add(o, "DataPathKeys", dk);
 	if (n->db) {
 		struct ndb_stats st;
 		ndb_get_stats(n->db, &st);

@@ -273,17 +273,27 @@ t_partition() {
 	echo "# tables resynchronised $(since "$t0") s after the link came back, no command run"
 }
 
+# The data-path ring after one rotation: 3 keys, the old newest first.
+dp_ring_rotated() { # NODE BEFORE-JSON
+	local now
+	now=$(on "$1" swarm-netd status | jq -c '.DataPathKeys')
+	[ "$(jq length <<< "$now")" = 3 ] && [ "$(jq '.[0]' <<< "$now")" = "$(jq 'max' <<< "$2")" ]
+}
 keyring_first_is() { # NODE KEY: the node's netd sends with KEY and holds 3 keys
 	local kr=$LAB_STATE/$1/netd/keyring
 	[ "$(head -n 1 "$kr")" = "$2" ] && [ "$(wc -l < "$kr")" = 3 ]
 }
 
 t_key_rotation() {
-	local before newest n restarts
+	local before newest n restarts dp_before
 	before=$LAB_STATE/node1/netd/keyring
 	[ "$(wc -l < "$before")" = 3 ] || fail "node1's gossip ring has $(wc -l < "$before") keys, not 3"
 	newest=$(sed -n 2p "$before")
 	restarts=$(grep -c 'advertising' "$LAB_RUN/node2/netd.log")
+	dp_before=$(on node3 swarm-netd status | jq -c '.DataPathKeys')
+	echo "# data-path ring before: $dp_before"
+	[ "$(jq length <<< "$dp_before")" = 3 ] || fail "node3's netd has no 3-key data-path ring"
+
 	adm node1 swarm update --rotate-network-keys > /dev/null
 	for n in node1 node2 node3; do
 		poll_until -d "$n's netd sends with the previous newest key" 30 keyring_first_is $n "$newest"
@@ -295,6 +305,9 @@ t_key_rotation() {
 		members_alive $n 3 || fail "$n's netd does not see 3 alive members after the rotation"
 	done
 	echo "# rotated: every netd received with 3 keys, sends with the previous newest; no gossip restart"
+	# the data-path ring went the same way: three keys, the primary moved up
+	poll_until -d "node3's netd has the rotated data-path ring" 30 dp_ring_rotated node3 "$dp_before"
+	on node3 swarm-netd status | jq -c '.DataPathKeys' | sed 's/^/# data-path ring (Lamport times, primary first): /'
 	adm node1 swarm update --key-rotation-interval 30s > /dev/null 2>&1 && fail "a 30 s interval was accepted"
 	adm node1 swarm update --key-rotation-interval 24h > /dev/null
 }
