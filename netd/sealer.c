@@ -1,0 +1,1009 @@
+/* swarm-sealer's engine: TAPs, the sealed UDP data path, the control
+ * socket (contracts, wire format and MTU in sealer.h). */
+#include "sealer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "conn.h"
+#include "frame.h"
+#include "log.h"
+#include "pb.h"
+#include "seal.h"
+#include "util.h"
+
+#define PKT_CAP 65536u                     /* one UDP datagram (SEAL_MAX_PACKET fits) */
+#define PT_CAP SEAL_MAX_FRAME              /* plaintext: VNI + frame */
+#define VNI_LEN 4
+#define ETH_HLEN_ 14
+#define ARP_LEN (ETH_HLEN_ + 28)
+#define TAP_READS 256                      /* frames per TAP wake-up (fairness) */
+#define UDP_ROUNDS 8                       /* recvmmsg batches per UDP wake-up */
+#define SOCKBUF (4 << 20)
+
+/* A remote node: one sealing and one opening direction. */
+struct vtep {
+	uint32_t addr;                 /* data-path address, host order */
+	struct sockaddr_in sa;         /* addr:port */
+	bool tx_ok;                    /* tx initialized (the ring is not empty) */
+	bool keep;                     /* sealer_apply: still wanted */
+	struct seal_tx tx;             /* us -> it */
+	struct seal_rx rx;             /* it -> us */
+};
+
+/* A remote endpoint. */
+struct peer {
+	uint32_t vni;
+	uint8_t mac[6];
+	uint32_t ip;                   /* host order; 0 = no proxy ARP */
+	uint32_t vaddr;                /* its vtep's address, host order */
+	struct vtep *vtep;
+};
+
+/* An encrypted network and its TAP. */
+struct net {
+	struct sealer *s;
+	uint32_t vni;
+	char *netns;                   /* namespace holding br0 */
+	char tap[IFNAMSIZ];
+	uint32_t mtu;                  /* 0 = leave the TAP's */
+	int fd;                        /* TAP, -1 while not open */
+	ev_io io;
+	char err[160];                 /* why the TAP is not open */
+	size_t plo, phi;               /* its peers: s->peers[plo..phi) */
+	struct vtep **flood;           /* distinct vteps of its peers */
+	size_t nflood;
+	uint64_t tx_frames, rx_frames;
+};
+
+struct counters {
+	uint64_t tx_frames, tx_bytes, rx_frames, rx_bytes, arp_replies;
+	uint64_t no_peer, auth, replay, unknown_vni, malformed, unknown_sender, tx_error, no_key;
+	uint64_t rekeys;
+};
+
+struct sealer {
+	struct ev_loop *loop;
+	uint64_t generation;           /* of the config in force */
+	uint32_t self;                 /* host order; 0 = no config yet */
+	uint16_t port;
+	int udp;                       /* bound to self:port, -1 = none */
+	ev_io uio;
+	ev_timer retry;                /* reopens failed TAPs */
+	struct listener *lis;
+	struct seal_key ring[SEALER_MAX_KEYS];
+	size_t nring;
+	struct net **nets;             /* sorted by vni */
+	size_t nnets;
+	struct vtep **vteps;           /* sorted by addr */
+	size_t nvteps;
+	struct peer *peers;            /* sorted by (vni, mac) */
+	size_t npeers;
+	uint8_t *pt;                   /* plaintext scratch: VNI || frame */
+	uint8_t *txbuf, *rxbuf;        /* SEALER_BATCH datagrams each */
+	struct mmsghdr txm[SEALER_BATCH], rxm[SEALER_BATCH];
+	struct iovec txv[SEALER_BATCH], rxv[SEALER_BATCH];
+	struct sockaddr_in txa[SEALER_BATCH], rxa[SEALER_BATCH];
+	unsigned ntx;                  /* datagrams waiting in txm */
+	struct counters c;
+};
+
+/* The VNI in front of each plaintext frame, big-endian. */
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return ntohl(v);
+}
+
+/* ---- lookups ---- */
+
+static int peer_cmp(uint32_t vni, const uint8_t *mac, const struct peer *p)
+{
+	if (vni != p->vni)
+		return vni < p->vni ? -1 : 1;
+	return memcmp(mac, p->mac, 6);
+}
+
+static int peer_sort_cmp(const void *a, const void *b)
+{
+	const struct peer *x = a, *y = b;
+	return peer_cmp(x->vni, x->mac, y);
+}
+
+/* First peer index with (vni, mac) >= the key. */
+static size_t peer_lower(const struct peer *v, size_t n, uint32_t vni, const uint8_t *mac)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (peer_cmp(vni, mac, &v[mid]) > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static const struct peer *peer_find(const struct sealer *s, uint32_t vni, const uint8_t *mac)
+{
+	size_t i = peer_lower(s->peers, s->npeers, vni, mac);
+	return i < s->npeers && peer_cmp(vni, mac, &s->peers[i]) == 0 ? &s->peers[i] : NULL;
+}
+
+static struct vtep *vtep_find(struct vtep **v, size_t n, uint32_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid]->addr == addr)
+			return v[mid];
+		if (v[mid]->addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static struct net *net_find(const struct sealer *s, uint32_t vni)
+{
+	size_t lo = 0, hi = s->nnets;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->nets[mid]->vni == vni)
+			return s->nets[mid];
+		if (s->nets[mid]->vni < vni)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- TX: TAP -> sealed UDP ---- */
+
+/* Sends the batched datagrams; what the socket does not take is dropped
+ * (UDP semantics: never block the loop on a full buffer). */
+static void tx_flush(struct sealer *s)
+{
+	unsigned done = 0;
+	while (done < s->ntx) {
+		int r = sendmmsg(s->udp, s->txm + done, s->ntx - done, MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			log_debug("sealer, sendmmsg: %s", strerror(errno));
+			s->c.tx_error += s->ntx - done;
+			break;
+		}
+		for (int i = 0; i < r; i++)
+			s->c.tx_bytes += s->txm[done + i].msg_len - SEAL_OVERHEAD;
+		s->c.tx_frames += (unsigned)r;
+		done += (unsigned)r;
+	}
+	s->ntx = 0;
+}
+
+/* Seals the plaintext in s->pt (len bytes) for v into the next batch slot. */
+static void tx_one(struct sealer *s, struct vtep *v, size_t len)
+{
+	if (!v->tx_ok) {
+		s->c.no_key++;
+		return;
+	}
+	if (s->ntx == SEALER_BATCH)
+		tx_flush(s);
+	uint8_t *out = s->txbuf + (size_t)s->ntx * PKT_CAP;
+	if (seal_tx_should_rekey(&v->tx) && seal_tx_rekey(&v->tx, now_wall_ns()) == 0)
+		s->c.rekeys++;
+	ssize_t n = seal_tx_seal(&v->tx, s->pt, len, out, PKT_CAP);
+	if (n == -EKEYEXPIRED && seal_tx_rekey(&v->tx, now_wall_ns()) == 0) {
+		s->c.rekeys++;
+		n = seal_tx_seal(&v->tx, s->pt, len, out, PKT_CAP);
+	}
+	if (n < 0) {
+		log_debug("sealer, sealing for %08x: %s", v->addr, strerror((int)-n));
+		s->c.tx_error++;
+		return;
+	}
+	unsigned i = s->ntx++;
+	s->txv[i].iov_base = out;
+	s->txv[i].iov_len = (size_t)n;
+	s->txa[i] = v->sa;
+}
+
+/* An ARP request (frame of len bytes) for the IP of a known peer of n is
+ * answered into the TAP with the peer's MAC. True when answered. */
+static bool proxy_arp(struct sealer *s, struct net *n, const uint8_t *f, size_t len)
+{
+	static const uint8_t req_hdr[8] = { 0, 1, 8, 0, 6, 4, 0, 1 };
+	if (len < ARP_LEN || f[12] != 0x08 || f[13] != 0x06 ||
+	    memcmp(f + ETH_HLEN_, req_hdr, sizeof(req_hdr)) != 0)
+		return false;
+	const uint8_t *a = f + ETH_HLEN_;
+	uint32_t tip = get32(a + 24);
+	const struct peer *p = NULL;
+	for (size_t i = n->plo; i < n->phi; i++)
+		if (s->peers[i].ip == tip) {
+			p = &s->peers[i];
+			break;
+		}
+	if (!p || !tip)
+		return false;
+	uint8_t r[ARP_LEN];
+	memcpy(r, a + 8, 6);               /* to the requester */
+	memcpy(r + 6, p->mac, 6);
+	r[12] = 0x08;
+	r[13] = 0x06;
+	uint8_t *ra = r + ETH_HLEN_;
+	memcpy(ra, req_hdr, 6);
+	ra[6] = 0;
+	ra[7] = 2;                         /* reply */
+	memcpy(ra + 8, p->mac, 6);         /* sender: the peer */
+	put32(ra + 14, tip);
+	memcpy(ra + 18, a + 8, 6);         /* target: the requester */
+	memcpy(ra + 24, a + 14, 4);
+	if (write(n->fd, r, sizeof(r)) < 0)
+		s->c.tx_error++;
+	else
+		s->c.arp_replies++;
+	return true;
+}
+
+/* One frame of len bytes at s->pt + VNI_LEN, read from n's TAP. */
+static void tx_frame(struct sealer *s, struct net *n, size_t len)
+{
+	const uint8_t *f = s->pt + VNI_LEN;
+	put32(s->pt, n->vni);
+	if (f[0] & 1) {
+		if (proxy_arp(s, n, f, len))
+			return;
+		if (!n->nflood)
+			s->c.no_peer++;
+		for (size_t i = 0; i < n->nflood; i++)
+			tx_one(s, n->flood[i], VNI_LEN + len);
+		n->tx_frames++;
+		return;
+	}
+	const struct peer *p = peer_find(s, n->vni, f);
+	if (!p) {
+		s->c.no_peer++;
+		return;
+	}
+	tx_one(s, p->vtep, VNI_LEN + len);
+	n->tx_frames++;
+}
+
+static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct net *n = w->data;
+	struct sealer *s = n->s;
+	for (int i = 0; i < TAP_READS; i++) {
+		ssize_t r = read(n->fd, s->pt + VNI_LEN, PT_CAP - VNI_LEN);
+		if (r < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_debug("sealer, vni %u: reading %s: %s", n->vni, n->tap,
+					  strerror(errno));
+			break;
+		}
+		if (r < ETH_HLEN_) {
+			s->c.malformed++;
+			continue;
+		}
+		if (s->udp < 0) {
+			s->c.tx_error++;
+			continue;
+		}
+		tx_frame(s, n, (size_t)r);
+	}
+	if (s->ntx)
+		tx_flush(s);
+}
+
+/* ---- RX: sealed UDP -> TAP ---- */
+
+static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struct sockaddr_in *from)
+{
+	struct vtep *v = vtep_find(s->vteps, s->nvteps, ntohl(from->sin_addr.s_addr));
+	if (!v) {
+		s->c.unknown_sender++;
+		return;
+	}
+	ssize_t r = seal_rx_open(&v->rx, s->ring, s->nring, pkt, len, s->pt, PT_CAP);
+	if (r < 0) {
+		if (r == -EKEYREJECTED)
+			s->c.auth++;
+		else if (r == -EALREADY)
+			s->c.replay++;
+		else
+			s->c.malformed++;
+		return;
+	}
+	if (r < VNI_LEN + ETH_HLEN_) {
+		s->c.malformed++;
+		return;
+	}
+	uint32_t vni = get32(s->pt);
+	struct net *n = net_find(s, vni);
+	if (!n || n->fd < 0) {
+		s->c.unknown_vni++;
+		return;
+	}
+	if (write(n->fd, s->pt + VNI_LEN, (size_t)r - VNI_LEN) < 0) {
+		s->c.tx_error++;
+		return;
+	}
+	n->rx_frames++;
+	s->c.rx_frames++;
+	s->c.rx_bytes += (size_t)r;
+}
+
+static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct sealer *s = w->data;
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		for (unsigned i = 0; i < SEALER_BATCH; i++) {
+			s->rxm[i].msg_hdr.msg_namelen = sizeof(s->rxa[i]);
+			s->rxv[i].iov_len = PKT_CAP;
+		}
+		int r = recvmmsg(s->udp, s->rxm, SEALER_BATCH, MSG_DONTWAIT, NULL);
+		if (r <= 0)
+			break;
+		for (int i = 0; i < r; i++) {
+			if (s->rxm[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				s->c.malformed++;
+				continue;
+			}
+			rx_one(s, s->rxv[i].iov_base, s->rxm[i].msg_len, &s->rxa[i]);
+		}
+		if (r < SEALER_BATCH)
+			break;
+	}
+}
+
+/* ---- TAPs ---- */
+
+/* Opens (creating if missing, persistent) n's TAP inside n->netns,
+ * attaches it to br0 there and sets it up. The thread enters the
+ * namespace only for the open and the ioctls (sockets and the TAP fd stay
+ * bound to it after we leave). 0 or -errno with n->err set. */
+static int tap_open(struct net *n)
+{
+	int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int nsfd = open(n->netns, O_RDONLY | O_CLOEXEC);
+	int fd = -1, sk = -1, r = 0;
+	const char *what = "";
+	if (orig < 0 || nsfd < 0) {
+		r = -errno;
+		what = "opening the namespace";
+		goto out;
+	}
+	if (setns(nsfd, CLONE_NEWNET) < 0) {
+		r = -errno;
+		what = "entering the namespace";
+		goto out;
+	}
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", n->tap);
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sk < 0) {
+		r = -errno;
+		what = "/dev/net/tun";
+	} else if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		r = -errno;
+		what = "TUNSETIFF";
+	} else if (ioctl(fd, TUNSETPERSIST, 1) < 0) {
+		r = -errno;
+		what = "TUNSETPERSIST";
+	}
+	if (!r && n->mtu) {
+		ifr.ifr_mtu = (int)n->mtu;
+		if (ioctl(sk, SIOCSIFMTU, &ifr) < 0) {
+			r = -errno;
+			what = "setting the MTU";
+		}
+	}
+	if (!r && ioctl(sk, SIOCGIFINDEX, &ifr) < 0) {
+		r = -errno;
+		what = "SIOCGIFINDEX";
+	}
+	if (!r) {
+		struct ifreq br;
+		memset(&br, 0, sizeof(br));
+		snprintf(br.ifr_name, sizeof(br.ifr_name), "br0");
+		br.ifr_ifindex = ifr.ifr_ifindex;
+		/* EBUSY: it has a master already (br0 from our last run). */
+		if (ioctl(sk, SIOCBRADDIF, &br) < 0 && errno != EBUSY) {
+			r = -errno;
+			what = "attaching to br0";
+		}
+	}
+	if (!r && ioctl(sk, SIOCGIFFLAGS, &ifr) < 0) {
+		r = -errno;
+		what = "SIOCGIFFLAGS";
+	}
+	if (!r && !(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0) {
+			r = -errno;
+			what = "setting it up";
+		}
+	}
+	if (setns(orig, CLONE_NEWNET) < 0)
+		fatal("sealer, cannot return to own netns: %s", strerror(errno));
+out:
+	if (orig >= 0)
+		close(orig);
+	if (nsfd >= 0)
+		close(nsfd);
+	if (sk >= 0)
+		close(sk);
+	if (r) {
+		if (fd >= 0)
+			close(fd);
+		snprintf(n->err, sizeof(n->err), "%s: %s", what, strerror(-r));
+		return r;
+	}
+	n->err[0] = 0;
+	n->fd = fd;
+	ev_io_init(&n->io, tap_cb, fd, EV_READ);
+	n->io.data = n;
+	ev_io_start(n->s->loop, &n->io);
+	log_info("sealer, vni %u: tap %s open in %s", n->vni, n->tap, n->netns);
+	return 0;
+}
+
+/* Stops reading n's TAP; with remove, the TAP is deleted (not persistent
+ * any more, and we held its last fd). */
+static void tap_close(struct net *n, bool remove)
+{
+	if (n->fd < 0)
+		return;
+	ev_io_stop(n->s->loop, &n->io);
+	if (remove && ioctl(n->fd, TUNSETPERSIST, 0) < 0)
+		log_warn("sealer, vni %u: tap %s: TUNSETPERSIST 0: %s", n->vni, n->tap,
+			 strerror(errno));
+	close(n->fd);
+	n->fd = -1;
+}
+
+static void net_free(struct net *n, bool remove)
+{
+	if (!n)
+		return;
+	tap_close(n, remove);
+	free(n->netns);
+	free(n->flood);
+	free(n);
+}
+
+static void retry_arm(struct sealer *s)
+{
+	bool want = false;
+	for (size_t i = 0; i < s->nnets; i++)
+		want |= s->nets[i]->fd < 0;
+	if (want && !ev_is_active(&s->retry)) {
+		ev_timer_set(&s->retry, SEALER_RETRY_S, SEALER_RETRY_S);
+		ev_timer_start(s->loop, &s->retry);
+	} else if (!want && ev_is_active(&s->retry)) {
+		ev_timer_stop(s->loop, &s->retry);
+	}
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct sealer *s = w->data;
+	for (size_t i = 0; i < s->nnets; i++)
+		if (s->nets[i]->fd < 0 && tap_open(s->nets[i]) < 0)
+			log_debug("sealer, vni %u: tap %s: %s", s->nets[i]->vni, s->nets[i]->tap,
+				  s->nets[i]->err);
+	retry_arm(s);
+}
+
+/* ---- vteps ---- */
+
+static void vtep_free(struct vtep *v)
+{
+	if (!v)
+		return;
+	seal_tx_clear(&v->tx);
+	seal_rx_clear(&v->rx);
+	free(v);
+}
+
+/* Brings v's sealing direction to the ring's primary (or none). */
+static void vtep_set_ring(struct sealer *s, struct vtep *v, uint32_t self)
+{
+	if (!s->nring) {
+		seal_tx_clear(&v->tx);
+		v->tx_ok = false;
+		return;
+	}
+	int r = v->tx_ok ? seal_tx_set_key(&v->tx, &s->ring[0])
+			 : seal_tx_init(&v->tx, &s->ring[0], self, v->addr, now_wall_ns());
+	if (r < 0) {
+		log_err("sealer, keying the direction to %08x: %s", v->addr, strerror(-r));
+		seal_tx_clear(&v->tx);
+		v->tx_ok = false;
+		return;
+	}
+	v->tx_ok = true;
+}
+
+/* ---- config ---- */
+
+static int parse_ip(const char *str, uint32_t *out)
+{
+	struct in_addr a;
+	if (!str || inet_pton(AF_INET, str, &a) != 1)
+		return -EINVAL;
+	*out = ntohl(a.s_addr);
+	return 0;
+}
+
+static int parse_mac(const char *str, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+	if (!str || sscanf(str, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
+			   &b[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A UDP socket bound to self:port with big buffers, non-blocking. */
+static int udp_open(uint32_t self, uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int sz = SOCKBUF, dont = IP_PMTUDISC_DONT;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	/* Let the underlay fragment what does not fit rather than lose it
+	 * to a path-MTU black hole (the kernel VXLAN path does the same). */
+	setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	sa.sin_addr.s_addr = htonl(self);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); r = -EINVAL; goto out; } while (0)
+
+int sealer_apply(struct sealer *s, const Swarm__SealerConfig *cfg, char *err, size_t errlen)
+{
+	struct peer *peers = NULL;
+	struct vtep **vteps = NULL;
+	uint32_t *addrs = NULL, *vnis = NULL;
+	struct net **nets = NULL;
+	size_t npeers = 0, nvteps = 0, nnets = 0;
+	uint32_t self = 0;
+	int udp = -1, r = 0;
+
+	if (errlen)
+		err[0] = 0;
+	/* ---- check everything, build aside ---- */
+	if (parse_ip(cfg->self, &self) < 0 || !self)
+		FAIL("self: not an IPv4 address: \"%s\"", cfg->self);
+	if (cfg->port > 65535)
+		FAIL("port %u out of range", cfg->port);
+	uint16_t port = cfg->port ? (uint16_t)cfg->port : SEALER_PORT;
+	if (cfg->n_keys > SEALER_MAX_KEYS)
+		FAIL("%zu keys, at most %d", cfg->n_keys, SEALER_MAX_KEYS);
+	for (size_t i = 0; i < cfg->n_keys; i++) {
+		size_t l = cfg->keys[i]->key.len;
+		if (l != 16 && l != 24 && l != 32)
+			FAIL("key %zu: %zu bytes (16, 24 or 32)", i, l);
+	}
+	vnis = xcalloc(cfg->n_networks + 1, sizeof(*vnis));
+	for (size_t i = 0; i < cfg->n_networks; i++) {
+		const Swarm__SealerNetwork *n = cfg->networks[i];
+		if (!n->vni || n->vni > 0xffffff)
+			FAIL("network %zu: vni %u out of range", i, n->vni);
+		if (!n->netns[0] || !n->tap[0] || strlen(n->tap) >= IFNAMSIZ)
+			FAIL("vni %u: netns and a tap name (< %d bytes) are required", n->vni, IFNAMSIZ);
+		if (n->mtu && (n->mtu < 68 || n->mtu > 65535))
+			FAIL("vni %u: mtu %u out of range", n->vni, n->mtu);
+		vnis[i] = n->vni;
+	}
+	qsort(vnis, cfg->n_networks, sizeof(*vnis), u32_cmp);
+	for (size_t i = 1; i < cfg->n_networks; i++)
+		if (vnis[i] == vnis[i - 1])
+			FAIL("vni %u given twice", vnis[i]);
+	peers = xcalloc(cfg->n_peers + 1, sizeof(*peers));
+	addrs = xcalloc(cfg->n_peers + 1, sizeof(*addrs));
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const Swarm__SealerPeer *p = cfg->peers[i];
+		struct peer *q = &peers[npeers];
+		q->vni = p->vni;
+		if (parse_mac(p->mac, q->mac) < 0)
+			FAIL("peer %zu: bad mac \"%s\"", i, p->mac);
+		if (p->ipv4[0] && parse_ip(p->ipv4, &q->ip) < 0)
+			FAIL("peer %zu: bad ipv4 \"%s\"", i, p->ipv4);
+		if (parse_ip(p->vtep, &q->vaddr) < 0 || !q->vaddr)
+			FAIL("peer %zu: bad vtep \"%s\"", i, p->vtep);
+		/* Peers of networks we do not carry, or on this node, need
+		 * nothing from us. */
+		if (!bsearch(&q->vni, vnis, cfg->n_networks, sizeof(*vnis), u32_cmp) ||
+		    q->vaddr == self)
+			continue;
+		npeers++;
+	}
+	qsort(peers, npeers, sizeof(*peers), peer_sort_cmp);
+	{	/* duplicates (vni, mac): the first wins */
+		size_t w = 0;
+		for (size_t i = 0; i < npeers; i++)
+			if (!w || peer_sort_cmp(&peers[w - 1], &peers[i]) != 0)
+				peers[w++] = peers[i];
+		npeers = w;
+	}
+	for (size_t i = 0; i < npeers; i++)
+		addrs[i] = peers[i].vaddr;
+	qsort(addrs, npeers, sizeof(*addrs), u32_cmp);
+	size_t nu = 0;
+	for (size_t i = 0; i < npeers; i++)
+		if (!nu || addrs[nu - 1] != addrs[i])
+			addrs[nu++] = addrs[i];
+
+	/* ---- the socket: the only step that may still fail ---- */
+	if (self != s->self || port != s->port || s->udp < 0) {
+		udp = udp_open(self, port);
+		if (udp < 0) {
+			r = udp;
+			udp = -1;
+			snprintf(err, errlen, "binding %s:%u: %s", cfg->self, port, strerror(-r));
+			goto out;
+		}
+	}
+
+	/* ---- commit ---- */
+	bool same_self = self == s->self;
+	if (udp >= 0) {
+		if (s->udp >= 0) {
+			ev_io_stop(s->loop, &s->uio);
+			close(s->udp);
+		}
+		s->udp = udp;
+		udp = -1;
+		ev_io_init(&s->uio, udp_cb, s->udp, EV_READ);
+		s->uio.data = s;
+		ev_io_start(s->loop, &s->uio);
+	}
+	s->self = self;
+	s->port = port;
+	s->generation = cfg->generation;
+	OPENSSL_cleanse(s->ring, sizeof(s->ring));
+	s->nring = cfg->n_keys;
+	for (size_t i = 0; i < s->nring; i++) {
+		s->ring[i].id = (uint8_t)(cfg->keys[i]->id & 0xff);
+		s->ring[i].len = cfg->keys[i]->key.len;
+		memcpy(s->ring[i].key, cfg->keys[i]->key.data, s->ring[i].len);
+	}
+
+	/* vteps: kept (with their epochs and replay state) unless self moved */
+	vteps = xcalloc(nu + 1, sizeof(*vteps));
+	for (size_t j = 0; j < s->nvteps; j++)
+		s->vteps[j]->keep = false;
+	for (size_t i = 0; i < nu; i++) {
+		struct vtep *v = same_self ? vtep_find(s->vteps, s->nvteps, addrs[i]) : NULL;
+		if (v) {
+			v->keep = true;
+		} else {
+			v = xcalloc(1, sizeof(*v));
+			v->addr = addrs[i];
+			seal_rx_init(&v->rx, v->addr, self);
+		}
+		v->sa.sin_family = AF_INET;
+		v->sa.sin_addr.s_addr = htonl(v->addr);
+		v->sa.sin_port = htons(port);
+		vtep_set_ring(s, v, self);
+		vteps[nvteps++] = v;
+	}
+	for (size_t j = 0; j < s->nvteps; j++)
+		if (!s->vteps[j]->keep)
+			vtep_free(s->vteps[j]);
+	free(s->vteps);
+	s->vteps = vteps;
+	s->nvteps = nvteps;
+	vteps = NULL;
+	for (size_t i = 0; i < npeers; i++)
+		peers[i].vtep = vtep_find(s->vteps, s->nvteps, peers[i].vaddr);
+	free(s->peers);
+	s->peers = peers;
+	s->npeers = npeers;
+	peers = NULL;
+
+	/* networks: a TAP stays open when vni, namespace, tap and mtu agree */
+	nets = xcalloc(cfg->n_networks + 1, sizeof(*nets));
+	for (size_t i = 0; i < cfg->n_networks; i++) {
+		const Swarm__SealerNetwork *c = cfg->networks[i];
+		struct net *n = NULL;
+		for (size_t j = 0; j < s->nnets; j++) {
+			struct net *o = s->nets[j];
+			if (o && o->vni == c->vni && !strcmp(o->netns, c->netns) &&
+			    !strcmp(o->tap, c->tap)) {
+				n = o;
+				s->nets[j] = NULL;
+				break;
+			}
+		}
+		if (n && n->mtu != c->mtu) {
+			tap_close(n, false);
+			n->mtu = c->mtu;
+		}
+		if (!n) {
+			n = xcalloc(1, sizeof(*n));
+			n->s = s;
+			n->fd = -1;
+			n->vni = c->vni;
+			n->netns = xstrdup(c->netns);
+			snprintf(n->tap, sizeof(n->tap), "%s", c->tap);
+			n->mtu = c->mtu;
+		}
+		nets[nnets++] = n;
+	}
+	for (size_t j = 0; j < s->nnets; j++) {
+		if (s->nets[j])
+			log_info("sealer, vni %u: removed, deleting tap %s", s->nets[j]->vni,
+				 s->nets[j]->tap);
+		net_free(s->nets[j], true);
+	}
+	free(s->nets);
+	s->nets = nets;
+	s->nnets = nnets;
+	nets = NULL;
+	for (size_t i = 1; i < s->nnets; i++)   /* insertion sort by vni (few) */
+		for (size_t j = i; j > 0 && s->nets[j - 1]->vni > s->nets[j]->vni; j--) {
+			struct net *t = s->nets[j];
+			s->nets[j] = s->nets[j - 1];
+			s->nets[j - 1] = t;
+		}
+	for (size_t i = 0; i < s->nnets; i++) {
+		struct net *n = s->nets[i];
+		uint8_t zero[6] = { 0 };
+		n->plo = peer_lower(s->peers, s->npeers, n->vni, zero);
+		n->phi = n->plo;
+		while (n->phi < s->npeers && s->peers[n->phi].vni == n->vni)
+			n->phi++;
+		free(n->flood);
+		n->flood = xcalloc(n->phi - n->plo + 1, sizeof(*n->flood));
+		n->nflood = 0;
+		for (size_t k = n->plo; k < n->phi; k++)
+			n->flood[n->nflood++] = s->peers[k].vtep;
+		qsort(n->flood, n->nflood, sizeof(*n->flood), ptr_cmp);
+		size_t w = 0;
+		for (size_t k = 0; k < n->nflood; k++)
+			if (!w || n->flood[w - 1] != n->flood[k])
+				n->flood[w++] = n->flood[k];
+		n->nflood = w;
+		if (n->fd < 0 && tap_open(n) < 0)
+			log_warn("sealer, vni %u: tap %s: %s (retrying)", n->vni, n->tap, n->err);
+	}
+	retry_arm(s);
+	log_info("sealer, config %llu: self %s port %u, %zu keys, %zu networks, %zu peers on %zu vteps",
+		 (unsigned long long)s->generation, cfg->self, port, s->nring, s->nnets, s->npeers,
+		 s->nvteps);
+out:
+	free(vnis);
+	free(addrs);
+	free(peers);
+	free(vteps);
+	free(nets);
+	if (udp >= 0)
+		close(udp);
+	return r;
+}
+
+/* ---- status ---- */
+
+static char *ip_str(uint32_t addr)
+{
+	struct in_addr a = { .s_addr = htonl(addr) };
+	char buf[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &a, buf, sizeof(buf));
+	return xstrdup(buf);
+}
+
+void sealer_status(const struct sealer *s, Swarm__SealerStatus *st)
+{
+	const struct counters *c = &s->c;
+	st->generation = s->generation;
+	st->port = s->port;
+	st->tx_frames = c->tx_frames;
+	st->tx_bytes = c->tx_bytes;
+	st->rx_frames = c->rx_frames;
+	st->rx_bytes = c->rx_bytes;
+	st->arp_replies = c->arp_replies;
+	st->drop_no_peer = c->no_peer;
+	st->drop_auth = c->auth;
+	st->drop_replay = c->replay;
+	st->drop_unknown_vni = c->unknown_vni;
+	st->drop_malformed = c->malformed;
+	st->drop_unknown_sender = c->unknown_sender;
+	st->drop_tx_error = c->tx_error;
+	st->drop_no_key = c->no_key;
+	st->rekeys = c->rekeys;
+	for (size_t i = 0; i < s->nnets; i++) {
+		const struct net *n = s->nets[i];
+		Swarm__SealerNetworkStatus *ns = xmalloc(sizeof(*ns));
+		swarm__sealer_network_status__init(ns);
+		ns->vni = n->vni;
+		ns->tap = xstrdup(n->tap);
+		ns->open = n->fd >= 0;
+		ns->error = xstrdup(n->err);
+		ns->tx_frames = n->tx_frames;
+		ns->rx_frames = n->rx_frames;
+		PB_PTRV_ADD(st, networks, ns);
+	}
+	for (size_t i = 0; i < s->nvteps; i++) {
+		const struct vtep *v = s->vteps[i];
+		Swarm__SealerVtepStatus *vs = xmalloc(sizeof(*vs));
+		swarm__sealer_vtep_status__init(vs);
+		vs->addr = ip_str(v->addr);
+		vs->tx_epoch = v->tx_ok ? v->tx.epoch : 0;
+		vs->tx_sealed = v->tx_ok ? v->tx.sent : 0;
+		vs->rx_opened = v->rx.opened;
+		vs->rx_rejected = v->rx.rejected;
+		vs->rx_replayed = v->rx.replayed;
+		vs->rx_epochs = v->rx.epochs;
+		PB_PTRV_ADD(st, vteps, vs);
+	}
+}
+
+void sealer_status_clear(Swarm__SealerStatus *st)
+{
+	for (size_t i = 0; i < st->n_networks; i++)
+		pb_free(st->networks[i]);
+	for (size_t i = 0; i < st->n_vteps; i++)
+		pb_free(st->vteps[i]);
+	free(st->networks);
+	free(st->vteps);
+	if (st->message != protobuf_c_empty_string)
+		free(st->message);
+	swarm__sealer_status__init(st);
+}
+
+/* ---- control socket ---- */
+
+static int ctl_frame(struct conn *c, const uint8_t *payload, size_t len)
+{
+	struct sealer *s = conn_data(c);
+	Swarm__SealerRequest *req = swarm__sealer_request__unpack(NULL, len, payload);
+	if (!req) {
+		log_warn("sealer, %s: undecodable request", conn_peer_name(c));
+		return -1;
+	}
+	char err[256] = "";
+	int r = 0;
+	if (req->config) {
+		r = sealer_apply(s, req->config, err, sizeof(err));
+		if (r < 0)
+			log_warn("sealer, config %llu refused: %s",
+				 (unsigned long long)req->config->generation, err);
+	}
+	swarm__sealer_request__free_unpacked(req, NULL);
+	Swarm__SealerStatus st = SWARM__SEALER_STATUS__INIT;
+	sealer_status(s, &st);
+	st.error = r;
+	st.message = xstrdup(err);
+	conn_send_msg(c, &st.base);
+	sealer_status_clear(&st);
+	return 0;
+}
+
+static const struct conn_ops ctl_ops = { .on_frame = ctl_frame };
+
+static void ctl_accept(struct listener *l, struct conn *c, void *data)
+{
+	(void)l;
+	conn_set_data(c, data);
+}
+
+int sealer_listen(struct sealer *s, const char *path)
+{
+	listener_free(s->lis);
+	s->lis = listener_unix(s->loop, path, 1u << 20, &ctl_ops, ctl_accept, s);
+	return s->lis ? 0 : -EADDRNOTAVAIL;
+}
+
+/* ---- life ---- */
+
+int sealer_new(struct ev_loop *loop, struct sealer **out)
+{
+	struct sealer *s = xcalloc(1, sizeof(*s));
+	s->loop = loop;
+	s->udp = -1;
+	s->pt = xmalloc(PT_CAP);
+	s->txbuf = xmalloc((size_t)SEALER_BATCH * PKT_CAP);
+	s->rxbuf = xmalloc((size_t)SEALER_BATCH * PKT_CAP);
+	for (unsigned i = 0; i < SEALER_BATCH; i++) {
+		s->txm[i].msg_hdr.msg_iov = &s->txv[i];
+		s->txm[i].msg_hdr.msg_iovlen = 1;
+		s->txm[i].msg_hdr.msg_name = &s->txa[i];
+		s->txm[i].msg_hdr.msg_namelen = sizeof(s->txa[i]);
+		s->rxv[i].iov_base = s->rxbuf + (size_t)i * PKT_CAP;
+		s->rxm[i].msg_hdr.msg_iov = &s->rxv[i];
+		s->rxm[i].msg_hdr.msg_iovlen = 1;
+		s->rxm[i].msg_hdr.msg_name = &s->rxa[i];
+	}
+	ev_init(&s->retry, retry_cb);
+	s->retry.data = s;
+	*out = s;
+	return 0;
+}
+
+void sealer_free(struct sealer *s)
+{
+	if (!s)
+		return;
+	listener_free(s->lis);
+	ev_timer_stop(s->loop, &s->retry);
+	if (s->udp >= 0) {
+		ev_io_stop(s->loop, &s->uio);
+		close(s->udp);
+	}
+	for (size_t i = 0; i < s->nnets; i++)
+		net_free(s->nets[i], false);
+	for (size_t i = 0; i < s->nvteps; i++)
+		vtep_free(s->vteps[i]);
+	free(s->nets);
+	free(s->vteps);
+	free(s->peers);
+	OPENSSL_cleanse(s->ring, sizeof(s->ring));
+	free(s->pt);
+	free(s->txbuf);
+	free(s->rxbuf);
+	free(s);
+}

@@ -1,0 +1,81 @@
+/* swarm-sealer's engine: the userspace data path of encrypted overlay
+ * networks (this kernel has no ESP). One engine per node, one libev loop,
+ * one thread.
+ *
+ * Per network, a persistent TAP inside the network's namespace is the
+ * bridge port where the kernel VXLAN device would be (the sealer creates
+ * it if missing with TUNSETPERSIST, attaches it to br0 and sets it up; the
+ * namespace is entered only for that, then left). A frame read from the
+ * TAP goes to the vtep of the peer owning its destination MAC; broadcast
+ * and multicast go to every vtep of the network, except ARP requests for a
+ * known peer IP, which the sealer answers itself into the TAP (proxy ARP,
+ * like the kernel path's neighbour entries). Unknown unicast is dropped.
+ *
+ * Wire format: one UDP datagram from self:port to vtep:port per frame,
+ * holding seal_tx_seal(plaintext) (seal.h: 16-byte header, ciphertext,
+ * 16-byte tag) where plaintext = VNI (4 bytes, big endian, top 8 bits 0)
+ * || the Ethernet frame (from its destination MAC, no FCS). The default
+ * port is SEALER_PORT (4793/udp): the kernel VXLAN sockets hold 4789, and
+ * a sealed packet sent to 4789 by mistake is dropped by the kernel (the
+ * VXLAN I flag is clear in SEAL_MAGIC).
+ *
+ * MTU: per inner IP packet the underlay carries SEALER_OVERHEAD (78)
+ * bytes more: outer IPv4 20 + UDP 8 + seal header 16 + VNI 4 + inner
+ * Ethernet 14 + tag 16. So containers need MTU <= underlay MTU - 78
+ * (kernel VXLAN: - 50); bigger packets are fragmented by the underlay's
+ * IP layer (they still work, slowly). SealerNetwork.mtu sets the TAP's.
+ *
+ * Keys: the ring of the config (primary first). Every vtep direction has
+ * its own seal_tx (sealing with the primary) and seal_rx (opening with
+ * any ring key); a ring change applies at once (seal_tx_set_key), a vtep
+ * seals SEAL_REKEY_SOFT frames per epoch before it re-keys. Frames are
+ * accepted only from vteps named in the peers (others are counted as
+ * unknown senders without any crypto work).
+ *
+ * Restart: killing the process leaves the TAPs (persistent) on their
+ * bridges; a new process given the same config re-opens them, draws new
+ * epochs (counters start at the wall clock, so receivers accept them at
+ * once, see seal.h) and traffic resumes. A network removed from the
+ * config has its TAP deleted. */
+#ifndef SWARM_SEALER_H
+#define SWARM_SEALER_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "sealer.pb-c.h"
+
+#define SEALER_PORT 4793
+#define SEALER_OVERHEAD (20 + 8 + 16 + 4 + 14 + 16)
+#define SEALER_BATCH 32          /* datagrams per recvmmsg / sendmmsg */
+#define SEALER_MAX_KEYS 8        /* ring keys kept (keymgr sends 3) */
+#define SEALER_RETRY_S 2.0       /* networks whose TAP failed are retried this often */
+
+struct sealer;
+
+/* A new engine on loop with an empty config (nothing open). 0 or -errno. */
+int sealer_new(struct ev_loop *loop, struct sealer **out);
+/* Stops and frees everything; the TAPs stay (persistent). NULL: no-op. */
+void sealer_free(struct sealer *s);
+
+/* Replaces the desired state with cfg, idempotently. The config is
+ * checked whole first: on a bad one nothing changes, -EINVAL is returned
+ * and err[errlen] says why. A new self address or port rebinds the UDP
+ * socket (-errno if that fails: the old socket is kept). TAPs that cannot
+ * be opened do not fail the call: their network is retried every
+ * SEALER_RETRY_S and its status says why. */
+int sealer_apply(struct sealer *s, const Swarm__SealerConfig *cfg, char *err, size_t errlen);
+
+/* Fills st (initialized by the caller) with the counters and per-network
+ * and per-vtep state; everything added is malloc-owned by st (free with
+ * sealer_status_clear). */
+void sealer_status(const struct sealer *s, Swarm__SealerStatus *st);
+/* Frees what sealer_status added to st and re-initializes it. */
+void sealer_status_clear(Swarm__SealerStatus *st);
+
+/* Serves the control protocol (proto/sealer.proto) on a Unix socket at
+ * path (mode 0600, root or our uid only). Clients come and go; the
+ * config stays. 0 or -errno. */
+int sealer_listen(struct sealer *s, const char *path);
+
+#endif
