@@ -6,7 +6,6 @@
 #include "dnsd.h"
 #include "log.h"
 #include "metrics.h"
-#include "pb.h"
 #include "strmap.h"
 #include "util.h"
 
@@ -16,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define DNSD_LOCAL_MAX_FRAME (1u << 20)
 

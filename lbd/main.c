@@ -7,7 +7,6 @@
 #include "lbd.pb-c.h"
 #include "log.h"
 #include "metrics.h"
-#include "pb.h"
 #include "util.h"
 
 #include <errno.h>
@@ -15,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define LBD_LOCAL_MAX_FRAME (1u << 16)
 
