@@ -42,7 +42,7 @@ static struct {
 	struct conn *c;
 	ev_timer retry;
 	Swarm__NetdConfig *conf;
-	Swarm__Assignments *svcs;   /* only .services and .networks: VIPs, encryption */
+	Swarm__Assignments *asg;    /* the last assignments' .services and .networks only */
 	struct strmap *atts;      /* task id -> struct netdc_att* */
 	struct strmap *detaches;  /* task ids to detach once netd is back */
 	uint64_t next_id;
@@ -224,8 +224,8 @@ void netdc_stop(void)
 	D.detaches = NULL;
 	pb_free(D.conf);
 	D.conf = NULL;
-	pb_free(D.svcs);
-	D.svcs = NULL;
+	pb_free(D.asg);
+	D.asg = NULL;
 	free(D.path);
 	D.path = NULL;
 	D.a = NULL;
@@ -234,8 +234,8 @@ void netdc_stop(void)
 /* The VIP ("IP", no prefix) of service_id on network_id, or NULL. */
 static const char *vip_of(const char *service_id, const char *network_id)
 {
-	for (size_t i = 0; D.svcs && i < D.svcs->n_services; i++) {
-		const Swarm__ServiceEndpoint *se = D.svcs->services[i];
+	for (size_t i = 0; D.asg && i < D.asg->n_services; i++) {
+		const Swarm__ServiceEndpoint *se = D.asg->services[i];
 		if (strcmp(se->service_id, service_id))
 			continue;
 		for (size_t j = 0; j < se->n_vips; j++)
@@ -330,8 +330,8 @@ void netdc_configure(struct agent *a, const Swarm__Assignments *as)
 	only.n_services = as->n_services;
 	only.networks = as->networks;
 	only.n_networks = as->n_networks;
-	pb_free(D.svcs);
-	D.svcs = pb_dup(&only);
+	pb_free(D.asg);
+	D.asg = pb_dup(&only);
 	Swarm__NetdConfig *c = xmalloc(sizeof(*c));
 	swarm__netd_config__init(c);
 	pb_set_str(&c->node_id, a->id.node_id);
@@ -364,9 +364,9 @@ void netdc_configure(struct agent *a, const Swarm__Assignments *as)
 /* Whether network_id is an encrypted network, from the last assignments. */
 static bool netdc_encrypted(const char *network_id)
 {
-	for (size_t i = 0; D.svcs && i < D.svcs->n_networks; i++)
-		if (!strcmp(D.svcs->networks[i]->id, network_id))
-			return D.svcs->networks[i]->spec && D.svcs->networks[i]->spec->encrypted;
+	for (size_t i = 0; D.asg && i < D.asg->n_networks; i++)
+		if (!strcmp(D.asg->networks[i]->id, network_id))
+			return D.asg->networks[i]->spec && D.asg->networks[i]->spec->encrypted;
 	return false;
 }
 

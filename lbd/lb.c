@@ -292,10 +292,10 @@ void lb_provider_free(struct lb_provider *p)
 
 /* ---- reconcile ---- */
 
-/* A desired service's published port, for the port index. */
+/* A desired service's published port, for the port index: sorted and
+ * searched with lb_cmp_port, which sees only the first member. */
 struct lb_port_ref {
-	uint8_t proto;
-	uint16_t published;
+	struct lb_port port;
 	const struct lb_service *svc;
 };
 
@@ -325,17 +325,8 @@ static int lb_cmp_id_ref(const void *a, const void *b)
 
 static int lb_cmp_vip_ref(const void *a, const void *b)
 {
-	uint32_t x = ntohl((*(const struct lb_service *const *)a)->vip.s_addr);
-	uint32_t y = ntohl((*(const struct lb_service *const *)b)->vip.s_addr);
-	return x < y ? -1 : x > y;
-}
-
-static int lb_cmp_port_ref(const void *a, const void *b)
-{
-	const struct lb_port_ref *x = a, *y = b;
-	if (x->proto != y->proto)
-		return x->proto < y->proto ? -1 : 1;
-	return x->published < y->published ? -1 : x->published > y->published;
+	return lb_cmp_addr(&(*(const struct lb_service *const *)a)->vip,
+			   &(*(const struct lb_service *const *)b)->vip);
 }
 
 /* Pointers to st's services sorted by id. */
@@ -381,8 +372,8 @@ static void lb_run_index(struct lb_run *run)
 	for (size_t i = 0; i < d->n_svcs; i++)
 		for (size_t j = 0; j < d->svcs[i].n_ports; j++)
 			run->des_port[run->n_des_port++] = (struct lb_port_ref){
-				d->svcs[i].ports[j].proto, d->svcs[i].ports[j].published, &d->svcs[i] };
-	qsort(run->des_port, run->n_des_port, sizeof(*run->des_port), lb_cmp_port_ref);
+				d->svcs[i].ports[j], &d->svcs[i] };
+	qsort(run->des_port, run->n_des_port, sizeof(*run->des_port), lb_cmp_port);
 }
 
 static void lb_run_free(struct lb_run *run)
@@ -418,9 +409,9 @@ static bool lb_key_wanted_elsewhere(const struct lb_run *run, const struct lb_se
 			return true;
 	}
 	for (size_t i = 0; i < a->n_ports; i++) {
-		struct lb_port_ref key = { a->ports[i].proto, a->ports[i].published, NULL };
+		struct lb_port_ref key = { a->ports[i], NULL };
 		const struct lb_port_ref *d = bsearch(&key, run->des_port, run->n_des_port,
-						      sizeof(*run->des_port), lb_cmp_port_ref);
+						      sizeof(*run->des_port), lb_cmp_port);
 		if (d && strcmp(d->svc->id, a->id) != 0)
 			return true;
 	}

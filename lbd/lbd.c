@@ -201,6 +201,8 @@ static void space_apply(struct lbd *d, struct lbd_space *s, const struct lb_stat
  * are gone. */
 static void flush_gone(struct lbd *d)
 {
+	if (strmap_count(d->flush) == 0)
+		return;
 	size_t pos = 0, sp;
 	const char *ip, *k;
 	void *v, *sv;

@@ -13,12 +13,12 @@
 #define BLOCK 16
 #define LABEL_MAX 255
 
-static bool key_len_ok(size_t len)
+bool gossip_crypto_key_len_ok(size_t len)
 {
 	return len == 16 || len == 24 || len == 32;
 }
 
-static const EVP_CIPHER *cipher_for(size_t len)
+const EVP_CIPHER *gossip_crypto_gcm(size_t len)
 {
 	return len == 16 ? EVP_aes_128_gcm() : len == 24 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
 }
@@ -38,7 +38,7 @@ static int ring_find(const struct gossip_keyring *kr, const uint8_t *key, size_t
 
 int gossip_keyring_add(struct gossip_keyring *kr, const uint8_t *key, size_t len)
 {
-	if (!key_len_ok(len))
+	if (!gossip_crypto_key_len_ok(len))
 		return -EINVAL;
 	if (ring_find(kr, key, len) >= 0)
 		return 0;
@@ -96,7 +96,7 @@ static int gcm(int enc, const struct gossip_key *key, const uint8_t *nonce,
 		return -ENOMEM;
 	if (n > INT32_MAX || aad_len > INT32_MAX)
 		goto out;
-	if (EVP_CipherInit_ex(ctx, cipher_for(key->len), NULL, NULL, NULL, enc) != 1 ||
+	if (EVP_CipherInit_ex(ctx, gossip_crypto_gcm(key->len), NULL, NULL, NULL, enc) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GOSSIP_NONCE_SIZE, NULL) != 1 ||
 	    EVP_CipherInit_ex(ctx, NULL, NULL, key->key, nonce, enc) != 1)
 		goto out;
@@ -127,7 +127,7 @@ int gossip_crypto_seal(struct gossip_buf *out, int vsn, const struct gossip_key 
 	size_t body = total - VSN_SIZE - GOSSIP_NONCE_SIZE - GOSSIP_TAG_SIZE;
 	int rc;
 
-	if ((vsn != 0 && vsn != 1) || !key || !key_len_ok(key->len))
+	if ((vsn != 0 && vsn != 1) || !key || !gossip_crypto_key_len_ok(key->len))
 		return -EINVAL;
 	if (total < len)
 		return -EMSGSIZE;

@@ -17,8 +17,11 @@
 #ifndef SWARM_GOSSIP_CRYPTO_H
 #define SWARM_GOSSIP_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <openssl/types.h>
 
 #include "gossip_wire.h"
 
@@ -39,6 +42,11 @@ struct gossip_keyring {
 	struct gossip_key keys[GOSSIP_KEYRING_MAX]; /* ring, primary first */
 	size_t n;                                   /* keys in use */
 };
+
+/* Whether len is an AES key length (16, 24 or 32 bytes), and the GCM
+ * cipher of that key length (also used by the data-path sealer). */
+bool gossip_crypto_key_len_ok(size_t len);
+const EVP_CIPHER *gossip_crypto_gcm(size_t len);
 
 /* Empties the ring (and wipes the key bytes). */
 void gossip_keyring_clear(struct gossip_keyring *kr);

@@ -9,6 +9,8 @@
  * caller's buffer. */
 #include "seal.h"
 
+#include "gossip_crypto.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -25,16 +27,6 @@
 #define DP_SALT "swarm-dp"
 #define DP_INFO "swarm-dp1"
 #define SPI_SALT "swarm-spi"
-
-static bool key_len_ok(size_t len)
-{
-	return len == 16 || len == 24 || len == 32;
-}
-
-static const EVP_CIPHER *cipher_for(size_t len)
-{
-	return len == 16 ? EVP_aes_128_gcm() : len == 24 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
-}
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -121,7 +113,7 @@ static EVP_CIPHER_CTX *derive_ctx(const struct seal_key *ring, uint32_t src, uin
 	if (!ctx)
 		goto out;
 	*rc = -EIO;
-	if (EVP_CipherInit_ex(ctx, cipher_for(ring->len), NULL, NULL, NULL, enc) != 1 ||
+	if (EVP_CipherInit_ex(ctx, gossip_crypto_gcm(ring->len), NULL, NULL, NULL, enc) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
 	    EVP_CipherInit_ex(ctx, NULL, NULL, dk, NULL, enc) != 1) {
 		EVP_CIPHER_CTX_free(ctx);
@@ -164,7 +156,7 @@ int seal_tx_init(struct seal_tx *tx, const struct seal_key *key, uint32_t src, u
 		 int64_t now)
 {
 	memset(tx, 0, sizeof(*tx));
-	if (!key || !key_len_ok(key->len) || src == dst)
+	if (!key || !gossip_crypto_key_len_ok(key->len) || src == dst)
 		return -EINVAL;
 	tx->src = src;
 	tx->dst = dst;
@@ -182,7 +174,7 @@ int seal_tx_set_key(struct seal_tx *tx, const struct seal_key *key)
 {
 	int rc;
 
-	if (!key || !key_len_ok(key->len))
+	if (!key || !gossip_crypto_key_len_ok(key->len))
 		return -EINVAL;
 	if (tx->ctx && same_key(&tx->key, key))
 		return 0;
@@ -202,7 +194,7 @@ int seal_tx_rekey(struct seal_tx *tx, int64_t now)
 	uint32_t epoch;
 	int rc;
 
-	if (!key_len_ok(tx->key.len))
+	if (!gossip_crypto_key_len_ok(tx->key.len))
 		return -EINVAL;
 	/* A fresh epoch means a fresh derived key; never the current one, so
 	 * a re-key always changes the key. */
@@ -376,7 +368,7 @@ ssize_t seal_rx_open(struct seal_rx *rx, const struct seal_key *ring, size_t nri
 
 	rc = -EKEYREJECTED;
 	for (size_t i = 0; i < nring && rc == -EKEYREJECTED; i++) {
-		if (ring[i].id != id || !key_len_ok(ring[i].len))
+		if (ring[i].id != id || !gossip_crypto_key_len_ok(ring[i].len))
 			continue;
 		EVP_CIPHER_CTX *ctx = epoch_ctx(rx, e, &ring[i], &rc);
 		if (ctx)
@@ -420,7 +412,7 @@ uint32_t seal_spi(const uint8_t *key, size_t keylen, uint32_t src_addr, uint32_t
 	uint8_t info[32], w[8];
 	uint32_t dir = src_addr > dst_addr ? UINT32_C(0x80000000) : 0;
 
-	if (!key || !key_len_ok(keylen) || src_addr == dst_addr)
+	if (!key || !gossip_crypto_key_len_ok(keylen) || src_addr == dst_addr)
 		return 0;
 	put_addr(info, src_addr);
 	put_addr(info + 16, dst_addr);
