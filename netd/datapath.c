@@ -226,7 +226,7 @@ static void dp_count(struct dp_run *run, int r)
 
 static bool dp_net_same(const struct dp_network *a, const struct dp_network *b)
 {
-	return a->gateway.s_addr == b->gateway.s_addr &&
+	return a->gateway.s_addr == b->gateway.s_addr && a->encrypted == b->encrypted &&
 	       a->subnet.s_addr == b->subnet.s_addr && a->prefixlen == b->prefixlen;
 }
 

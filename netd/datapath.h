@@ -25,6 +25,9 @@
 #define DP_VXLAN_PORT 4789
 /* Inner Ethernet 14 + outer IPv4 20 + UDP 8 + VXLAN 8. */
 #define DP_VXLAN_OVERHEAD 50
+/* The sealed userspace path (sealer.h SEALER_OVERHEAD): outer IPv4 20 +
+ * UDP 8 + seal header 16 + VNI 4 + inner Ethernet 14 + tag 16. */
+#define DP_SEALED_OVERHEAD 78
 #define DP_TASK_ID_MAX 64
 #define DP_PATH_MAX 256
 
@@ -34,8 +37,12 @@ struct dp_network {
 	struct in_addr subnet;     /* network address of the subnet */
 	uint8_t prefixlen;         /* subnet prefix length */
 	struct in_addr gateway;    /* address put on br0 */
-	uint32_t mtu;              /* actual state only: vxlan0's MTU */
-	bool complete;             /* actual state only: ns, br0 and vxlan0 all there and right */
+	/* Encrypted: no vxlan0; swarm-sealer's TAP is br0's port to the other
+	 * nodes (sealer.h), MTU = underlay - DP_SEALED_OVERHEAD, and no FDB or
+	 * neighbour entries (the sealer holds the peers). br0's alias marks it. */
+	bool encrypted;
+	uint32_t mtu;              /* actual state only: vxlan0's (encrypted: br0's) MTU */
+	bool complete;             /* actual state only: ns, br0 and vxlan0 (none if encrypted) right */
 };
 
 /* One local container attached to one overlay network. */
@@ -140,8 +147,9 @@ struct dp_ops {
 	const char *name;
 	/* Fills *actual (initialised and empty on entry) with what exists. */
 	int (*dump)(void *ctx, struct dp_state *actual);
-	/* Creates the overlay namespace with br0 (gateway address) and vxlan0.
-	 * A leftover of the same VNI is removed first. */
+	/* Creates the overlay namespace with br0 (gateway address) and vxlan0
+	 * (none when net->encrypted). A leftover of the same VNI is removed
+	 * first. */
 	int (*net_add)(void *ctx, const struct dp_network *net);
 	/* Removes the namespace of vni and everything in it. Absent: 0. */
 	int (*net_del)(void *ctx, uint32_t vni);
@@ -230,7 +238,7 @@ int dp_netlink_ns_path(struct dp_provider *p, uint32_t vni, char *buf, size_t le
 
 /* An in-memory provider: it holds a dp_state as "the kernel" and records
  * one text line per successful mutating operation, e.g.
- * "net_add 4242", "ep_attach 4242 task1 eth0 198.19.42.11",
+ * "net_add 4242" ("net_add 4242 encrypted"), "ep_attach 4242 task1 eth0 198.19.42.11",
  * "fdb_add 4242 02:42:c6:13:2a:0c 192.0.2.202",
  * "neigh_del 4242 198.19.42.12", "gw_add br-gw 198.19.255.1/24",
  * "gw_del br-gw", "gw_ep_attach task1 eth1 198.19.255.2",

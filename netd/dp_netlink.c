@@ -7,6 +7,9 @@
  *     address, dstport), created in the underlay namespace under a
  *     temporary name and then moved in, so that its UDP socket stays on the
  *     underlay; MTU = the underlay interface's MTU - 50,
+ *   - or, for an encrypted network, no vxlan0: br0 carries the alias
+ *     "swarm-encrypted" and MTU = underlay - 78, and swarm-sealer puts its
+ *     TAP on br0 (sealer.h),
  *   - one veth end per attached container, "ve<IP in hex>", enslaved to
  *     br0; its alias "swarm <task> <ip> <mac> <ifname>" is written last and
  *     is what a dump reads back (a veth without it is a half-made leftover),
@@ -64,6 +67,7 @@
 #define DPN_VXLAN "vxlan0"
 #define DPN_ALIAS_TAG "swarm"
 #define DPN_GW_ALIAS "swarm-gateway"
+#define DPN_SEALED_ALIAS "swarm-encrypted"
 #define DPN_GW_TABLE "swarm_gw"
 #define DPN_FORWARD "/proc/sys/net/ipv4/ip_forward"
 
@@ -333,6 +337,16 @@ static int dpn_make_bridge(struct nl_sock *ov, const struct dp_network *net, uin
 	int idx = link_ifindex(ov, DPN_BRIDGE);
 	if (idx < 0)
 		return idx;
+	/* The MTU once more, as a change: the kernel then keeps it instead of
+	 * following its ports' (the sealer's TAP has 1500). */
+	struct rtnl_link *c = rtnl_link_alloc();
+	rtnl_link_set_mtu(c, mtu);
+	if (net->encrypted)
+		rtnl_link_set_ifalias(c, DPN_SEALED_ALIAS);
+	r = link_change(ov, DPN_BRIDGE, c);
+	rtnl_link_put(c);
+	if (r < 0)
+		return r;
 	r = addr_add(ov, idx, net->gateway, net->prefixlen);
 	return r < 0 ? r : link_up(ov, DPN_BRIDGE);
 }
@@ -392,6 +406,8 @@ static int dpn_net_fill(struct dp_nl *nl, const struct dp_network *net, const ch
 		log_err("datapath, vni %u: bridge: %s", net->vni, strerror(-r));
 		goto out;
 	}
+	if (net->encrypted)
+		goto out; /* the sealer's TAP is the bridge's port out */
 	dpn_tmp_vxlan_name(nl, net->vni, tmp);
 	if ((r = dpn_make_vxlan(nl, tmp, net->vni, mtu)) < 0) {
 		log_err("datapath, vni %u: vxlan %s: %s", net->vni, tmp, strerror(-r));
@@ -419,7 +435,7 @@ static int dpn_net_add(void *ctx, const struct dp_network *net)
 			inet_ntoa(nl->local), strerror(-r));
 		return r;
 	}
-	mtu -= DP_VXLAN_OVERHEAD;
+	mtu -= net->encrypted ? DP_SEALED_OVERHEAD : DP_VXLAN_OVERHEAD;
 	dpn_net_del(nl, net->vni); /* a leftover of the same VNI */
 	if ((r = ns_create(path)) < 0) {
 		log_err("datapath, vni %u: netns %s: %s", net->vni, path, strerror(-r));
@@ -430,7 +446,8 @@ static int dpn_net_add(void *ctx, const struct dp_network *net)
 		dpn_net_del(nl, net->vni);
 		return r;
 	}
-	log_info("datapath, vni %u: overlay namespace %s up, mtu %u", net->vni, path, mtu);
+	log_info("datapath, vni %u: overlay namespace %s up, mtu %u%s", net->vni, path, mtu,
+		 net->encrypted ? ", encrypted (swarm-sealer)" : "");
 	return 0;
 }
 
@@ -559,11 +576,11 @@ static int dpn_host_commit(struct nl_sock *sk, const char *host, const char *tas
 	return r;
 }
 
-/* MTU of vxlan0, which the veth ends follow. */
-static int dpn_overlay_mtu(struct nl_sock *ov, uint32_t *mtu)
+/* MTU of vxlan0 (encrypted: of br0), which the veth ends follow. */
+static int dpn_overlay_mtu(struct nl_sock *ov, const struct dp_network *net, uint32_t *mtu)
 {
 	struct rtnl_link *l;
-	int r = link_get(ov, DPN_VXLAN, &l);
+	int r = link_get(ov, net->encrypted ? DPN_BRIDGE : DPN_VXLAN, &l);
 	if (r < 0)
 		return r;
 	*mtu = rtnl_link_get_mtu(l);
@@ -583,7 +600,7 @@ static int dpn_ep_attach(void *ctx, const struct dp_network *net, const struct d
 	if (r < 0)
 		goto out;
 	step = "overlay netns";
-	if ((r = dpn_open_overlay(nl, net->vni, &ov)) < 0 || (r = dpn_overlay_mtu(ov, &mtu)) < 0)
+	if ((r = dpn_open_overlay(nl, net->vni, &ov)) < 0 || (r = dpn_overlay_mtu(ov, net, &mtu)) < 0)
 		goto out;
 	dpn_host_veth_name(ep->ip, host);
 	link_del(ov, host);
@@ -1295,10 +1312,13 @@ static int dpn_dump_net(struct dp_nl *nl, uint32_t vni, struct dp_state *st)
 	struct rtnl_link *br = rtnl_link_get_by_name(links, DPN_BRIDGE);
 	struct rtnl_link *vx = rtnl_link_get_by_name(links, DPN_VXLAN);
 	int bri = br ? rtnl_link_get_ifindex(br) : -1;
+	const char *alias = br ? rtnl_link_get_ifalias(br) : NULL;
+	net.encrypted = alias && strcmp(alias, DPN_SEALED_ALIAS) == 0;
 	if (br)
 		dpn_dump_bridge_addr(ov, bri, &net);
-	net.complete = br && net.gateway.s_addr && dpn_vxlan_right(nl, vx, vni, bri);
-	net.mtu = vx ? rtnl_link_get_mtu(vx) : 0;
+	net.complete = br && net.gateway.s_addr &&
+		       (net.encrypted ? !vx : dpn_vxlan_right(nl, vx, vni, bri));
+	net.mtu = net.encrypted ? rtnl_link_get_mtu(br) : vx ? rtnl_link_get_mtu(vx) : 0;
 	dp_state_add_network(st, &net);
 	dpn_dump_veths(links, vni, st);
 	if (vx) {

@@ -1,7 +1,8 @@
 /* Reconcile of the overlay data path against the fake provider: networks,
  * local attachments, remote peers, the gateway bridge and its legs come and
  * go; a second run does nothing; a restart over pre-existing state adds no
- * duplicates and removes what is stale. */
+ * duplicates and removes what is stale; an encrypted network is made as
+ * such, and turning encryption on or off remakes the network. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -631,6 +632,122 @@ static void test_gw_failures(void **unused)
 	dp_provider_free(p);
 }
 
+/* ---- encrypted networks ---- */
+
+/* desired: net 4343, encrypted or not, with task1 attached; plain ones also
+ * get a remote peer (netd hands an encrypted network's peers to the sealer,
+ * never to the data path). */
+static void enc_state(struct dp_state *st, bool encrypted)
+{
+	dp_state_init(st);
+	struct dp_network n = mknet(4343, "198.19.43.0", 24, "198.19.43.1");
+	n.encrypted = encrypted;
+	assert_int_equal(dp_state_add_network(st, &n), 0);
+	add_local(st, 4343, "task1", "198.19.43.11", "eth0");
+	if (!encrypted)
+		add_remote(st, 4343, "198.19.43.12", "192.0.2.202");
+}
+
+static void test_encrypted_network(void **unused)
+{
+	(void)unused;
+	struct dp_provider *p;
+	struct dp_state want;
+	struct dp_stats stats;
+	assert_int_equal(dp_fake_new(&p), 0);
+	enc_state(&want, true);
+
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	print_ops(p);
+	assert_int_equal(stats.applied, 2);
+	assert_int_equal(stats.failed, 0);
+	assert_int_equal(dp_fake_nops(p), 2);
+	assert_string_equal(dp_fake_op(p, 0), "net_add 4343 encrypted");
+	assert_string_equal(dp_fake_op(p, 1), "ep_attach 4343 task1 eth0 198.19.43.11");
+	const struct dp_network *k = dp_state_find_network(dp_fake_state(p), 4343);
+	assert_non_null(k);
+	assert_true(k->encrypted);
+	assert_true(k->complete);
+	assert_int_equal(k->mtu, 1500 - DP_SEALED_OVERHEAD);
+
+	/* Nothing to do the second and third time. */
+	for (int i = 0; i < 2; i++) {
+		dp_fake_clear_ops(p);
+		assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+		print_ops(p);
+		assert_int_equal(dp_fake_nops(p), 0);
+		assert_int_equal(stats.applied, 0);
+		assert_int_equal(stats.failed, 0);
+	}
+
+	/* Not desired any more: one net_del takes the attachment with it. */
+	struct dp_state none;
+	dp_state_init(&none);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &none, &stats), 0);
+	assert_int_equal(dp_fake_nops(p), 1);
+	assert_string_equal(dp_fake_op(p, 0), "net_del 4343");
+	assert_int_equal(dp_fake_state(p)->n_nets, 0);
+	assert_int_equal(dp_fake_state(p)->n_eps, 0);
+	dp_state_clear(&want);
+	dp_provider_free(p);
+}
+
+static void test_encrypted_toggle(void **unused)
+{
+	(void)unused;
+	struct dp_provider *p;
+	struct dp_state want;
+	struct dp_stats stats;
+	assert_int_equal(dp_fake_new(&p), 0);
+	enc_state(&want, false);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_string_equal(dp_fake_op(p, 0), "net_add 4343");
+	assert_int_equal(stats.applied, 4); /* net, attach, fdb, neigh */
+
+	/* Same VNI, subnet and gateway, now encrypted: removed (with its
+	 * attachment and peer entries) and made again, the task re-attached. */
+	dp_state_clear(&want);
+	enc_state(&want, true);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	print_ops(p);
+	assert_int_equal(stats.failed, 0);
+	assert_int_equal(dp_fake_nops(p), 3);
+	assert_string_equal(dp_fake_op(p, 0), "net_del 4343");
+	assert_string_equal(dp_fake_op(p, 1), "net_add 4343 encrypted");
+	assert_string_equal(dp_fake_op(p, 2), "ep_attach 4343 task1 eth0 198.19.43.11");
+	assert_int_equal(dp_fake_count(p, "ep_detach"), 0); /* went with the namespace */
+	assert_int_equal(dp_fake_count(p, "fdb_del"), 0);
+	assert_int_equal(dp_fake_count(p, "neigh_del"), 0);
+	const struct dp_state *k = dp_fake_state(p);
+	assert_int_equal(k->n_nets, 1);
+	assert_true(k->nets[0].encrypted);
+	assert_int_equal(k->n_eps, 1);
+	assert_int_equal(k->n_fdbs, 0);
+	assert_int_equal(k->n_neighs, 0);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_int_equal(dp_fake_nops(p), 0);
+
+	/* And back to plain: remade with its peer entries. */
+	dp_state_clear(&want);
+	enc_state(&want, false);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	print_ops(p);
+	assert_int_equal(dp_fake_nops(p), 5);
+	assert_string_equal(dp_fake_op(p, 0), "net_del 4343");
+	assert_string_equal(dp_fake_op(p, 1), "net_add 4343");
+	assert_false(dp_fake_state(p)->nets[0].encrypted);
+	assert_int_equal(dp_fake_state(p)->n_fdbs, 1);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_int_equal(dp_fake_nops(p), 0);
+	dp_state_clear(&want);
+	dp_provider_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +762,8 @@ int main(void)
 		cmocka_unit_test(test_gw_changed),
 		cmocka_unit_test(test_gw_restart),
 		cmocka_unit_test(test_gw_failures),
+		cmocka_unit_test(test_encrypted_network),
+		cmocka_unit_test(test_encrypted_toggle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,12 @@
  * provider finds the gateway complete, changes nothing, and removes a
  * half-made leg.
  *
+ * An encrypted network (VNI 4343) on node B next to the plain one: br0 with
+ * the gateway address and the alias "swarm-encrypted", no vxlan0, MTU =
+ * underlay - 78 on br0 and on the attached veth; the dump reads it back
+ * encrypted and complete, a second reconcile does nothing, and turning
+ * encryption off remakes it with vxlan0.
+ *
  * Every namespace, link, file and nftables table is made by the test (names
  * start with "dpt-"), inside namespaces the test made, and removed in
  * teardown. Needs root; exits 77 with a reason otherwise. */
@@ -176,6 +182,51 @@ static uint32_t link_mtu(const char *nspath, const char *name)
 	}
 	nl_socket_free(sk);
 	return mtu;
+}
+
+/* Whether link name in nspath has alias (false when the link is absent). */
+static bool link_alias_is(const char *nspath, const char *name, const char *alias)
+{
+	struct nl_sock *sk = sock_in(nspath);
+	struct rtnl_link *l;
+	bool same = false;
+	if (rtnl_link_get_kernel(sk, 0, name, &l) == 0) {
+		const char *a = rtnl_link_get_ifalias(l);
+		same = a && strcmp(a, alias) == 0;
+		rtnl_link_put(l);
+	}
+	nl_socket_free(sk);
+	return same;
+}
+
+/* Number of IPv4 addresses cidr ("a.b.c.d/n") on link name in nspath. */
+static int link_has_addr(const char *nspath, const char *name, const char *cidr)
+{
+	struct nl_sock *sk = sock_in(nspath);
+	struct nl_cache *cache;
+	struct nl_addr *want;
+	int n = 0, idx = 0;
+	struct rtnl_link *l;
+	if (rtnl_link_get_kernel(sk, 0, name, &l) == 0) {
+		idx = rtnl_link_get_ifindex(l);
+		rtnl_link_put(l);
+	}
+	assert_int_equal(nl_addr_parse(cidr, AF_INET, &want), 0);
+	if (idx && rtnl_addr_alloc_cache(sk, &cache) == 0) {
+		for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+			struct rtnl_addr *a = (struct rtnl_addr *)o;
+			struct nl_addr *loc = rtnl_addr_get_local(a);
+			if (rtnl_addr_get_family(a) == AF_INET && rtnl_addr_get_ifindex(a) == idx &&
+			    loc && nl_addr_get_len(loc) == 4 &&
+			    memcmp(nl_addr_get_binary_addr(loc), nl_addr_get_binary_addr(want), 4) == 0 &&
+			    rtnl_addr_get_prefixlen(a) == (int)nl_addr_get_prefixlen(want))
+				n++;
+		}
+		nl_cache_free(cache);
+	}
+	nl_addr_put(want);
+	nl_socket_free(sk);
+	return n;
 }
 
 /* Runs argv with its network namespace set to nspath; returns the exit
@@ -622,6 +673,121 @@ static void test_gateway_restart(void **unused)
 	dp_state_clear(&a);
 }
 
+/* An encrypted network next to the plain one, on node B: VNI 4343,
+ * 198.19.43.0/24, container B attached as eth1 (.12). No vxlan0; br0 has the
+ * gateway address, the alias and MTU 1400 - 78, which the veth follows. */
+#define ENC_VNI 4343
+#define ENC_MTU (1400 - DP_SEALED_OVERHEAD)
+
+static void desired_b_enc(struct dp_state *st, bool encrypted)
+{
+	desired_b(st);
+	struct dp_network n = { .vni = ENC_VNI, .prefixlen = 24, .encrypted = encrypted };
+	n.subnet = ip4("198.19.43.0");
+	n.gateway = ip4("198.19.43.1");
+	assert_int_equal(dp_state_add_network(st, &n), 0);
+	struct dp_local_ep ep = { .vni = ENC_VNI, .task_id = "dpt-task-b", .ifname = "eth1" };
+	snprintf(ep.netns, sizeof(ep.netns), "%s", fx.ct_b);
+	ep.ip = ip4("198.19.43.12");
+	mac_for(ep.ip, ep.mac);
+	assert_int_equal(dp_state_add_local(st, &ep), 0);
+}
+
+static void test_encrypted_network(void **unused)
+{
+	(void)unused;
+	struct dp_state b, dumped;
+	struct dp_stats st;
+	char ov[DP_PATH_MAX];
+	assert_int_equal(dp_netlink_ns_path(fx.pb, ENC_VNI, ov, sizeof(ov)), 0);
+	desired_b_enc(&b, true);
+	assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+	assert_int_equal(st.applied, 2); /* net, attach; VNI 4242 is kept */
+	assert_int_equal(st.failed, 0);
+
+	/* What the kernel holds, read directly. */
+	assert_int_equal(access(ov, F_OK), 0);
+	assert_int_equal(link_mtu(ov, "br0"), ENC_MTU);
+	assert_true(link_alias_is(ov, "br0", "swarm-encrypted"));
+	assert_int_equal(link_has_addr(ov, "br0", "198.19.43.1/24"), 1);
+	assert_int_equal(link_mtu(ov, "vxlan0"), 0);       /* none */
+	assert_int_equal(link_mtu(ov, "vec6132b0c"), ENC_MTU); /* host end of .12 */
+	assert_int_equal(link_mtu(fx.ct_b, "eth1"), ENC_MTU);
+	assert_int_equal(link_has_addr(fx.ct_b, "eth1", "198.19.43.12/24"), 1);
+	assert_int_equal(link_mtu(fx.ct_b, "eth0"), 1350); /* the plain network's leg */
+
+	/* The dump reads it back as encrypted and complete. */
+	dp_state_init(&dumped);
+	assert_int_equal(fx.pb->ops->dump(fx.pb->ctx, &dumped), 0);
+	const struct dp_network *n = dp_state_find_network(&dumped, ENC_VNI);
+	assert_non_null(n);
+	assert_true(n->encrypted);
+	assert_true(n->complete);
+	assert_int_equal(n->mtu, ENC_MTU);
+	assert_int_equal(n->gateway.s_addr, ip4("198.19.43.1").s_addr);
+	assert_int_equal(n->subnet.s_addr, ip4("198.19.43.0").s_addr);
+	assert_int_equal(n->prefixlen, 24);
+	const struct dp_network *plain = dp_state_find_network(&dumped, VNI);
+	assert_non_null(plain);
+	assert_false(plain->encrypted);
+	assert_true(plain->complete);
+	int eps = 0;
+	for (size_t i = 0; i < dumped.n_eps; i++)
+		if (dumped.eps[i].vni == ENC_VNI) {
+			assert_string_equal(dumped.eps[i].task_id, "dpt-task-b");
+			assert_string_equal(dumped.eps[i].ifname, "eth1");
+			assert_int_equal(dumped.eps[i].ip.s_addr, ip4("198.19.43.12").s_addr);
+			eps++;
+		}
+	assert_int_equal(eps, 1);
+	for (size_t i = 0; i < dumped.n_fdbs; i++)
+		assert_int_not_equal(dumped.fdbs[i].vni, ENC_VNI);
+	dp_state_clear(&dumped);
+
+	/* Reconciling again changes nothing. */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+		assert_int_equal(st.applied, 0);
+		assert_int_equal(st.failed, 0);
+	}
+
+	/* The sealer's TAP on br0 (made here with iproute2, as swarm-sealer
+	 * would) is not an attachment: the reconcile leaves it alone. */
+	if (access("/usr/sbin/ip", X_OK) == 0) {
+		char *tap[] = { "/usr/sbin/ip", "tuntap", "add", "dev", "sealer0", "mode", "tap", NULL };
+		char *up[] = { "/usr/sbin/ip", "link", "set", "sealer0", "master", "br0", "up", NULL };
+		assert_int_equal(run_in(ov, tap, NULL, NULL), 0);
+		assert_int_equal(run_in(ov, up, NULL, NULL), 0);
+		assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+		assert_int_equal(st.applied, 0);
+		assert_int_equal(st.failed, 0);
+		assert_int_equal(link_mtu(ov, "sealer0"), 1500); /* untouched, there */
+		assert_int_equal(link_mtu(ov, "br0"), ENC_MTU);   /* the veth keeps it down */
+	}
+
+	/* Encryption off: remade with vxlan0 and the plain MTU. */
+	dp_state_clear(&b);
+	desired_b_enc(&b, false);
+	assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+	assert_int_equal(st.applied, 3); /* net del, net add, attach */
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(link_mtu(ov, "vxlan0"), 1350);
+	assert_false(link_alias_is(ov, "br0", "swarm-encrypted"));
+	assert_int_equal(link_mtu(fx.ct_b, "eth1"), 1350);
+	assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+	assert_int_equal(st.applied, 0);
+
+	/* Gone again, with container B's leg; the plain network stays. */
+	dp_state_clear(&b);
+	desired_b(&b);
+	assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+	assert_int_equal(st.applied, 1);
+	assert_int_equal(access(ov, F_OK), -1);
+	assert_int_equal(link_mtu(fx.ct_b, "eth1"), 0);
+	assert_int_equal(link_mtu(fx.ct_b, "eth0"), 1350);
+	dp_state_clear(&b);
+}
+
 static void test_remove_all(void **unused)
 {
 	(void)unused;
@@ -739,6 +905,7 @@ int main(void)
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_gateway),
 		cmocka_unit_test(test_gateway_restart),
+		cmocka_unit_test(test_encrypted_network),
 		cmocka_unit_test(test_remove_all),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
