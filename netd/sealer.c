@@ -35,6 +35,7 @@
 #define TAP_READS 256                      /* frames per TAP wake-up (fairness) */
 #define UDP_ROUNDS 8                       /* recvmmsg batches per UDP wake-up */
 #define SOCKBUF (4 << 20)
+#define AUTH_LOG_S 10.0                    /* at most one failure log per vtep this often */
 
 /* A remote node: one sealing and one opening direction. */
 struct vtep {
@@ -44,6 +45,8 @@ struct vtep {
 	bool keep;                     /* sealer_apply: still wanted */
 	struct seal_tx tx;             /* us -> it */
 	struct seal_rx rx;             /* it -> us */
+	double auth_logged;            /* ev_now of the last authentication failure log */
+	uint64_t auth_unlogged;        /* failures since */
 };
 
 /* A remote endpoint. */
@@ -296,6 +299,19 @@ static void tx_frame(struct sealer *s, struct net *n, size_t len)
 	n->tx_frames++;
 }
 
+static void tap_close(struct net *n, bool remove);
+static void retry_arm(struct sealer *s);
+
+/* The TAP failed for good (its namespace was deleted with it, as when
+ * netd remakes a network): close it; the retry timer opens it again. */
+static void tap_lost(struct net *n, int err)
+{
+	snprintf(n->err, sizeof(n->err), "%s", strerror(err));
+	log_warn("sealer, vni %u: tap %s: %s (reopening)", n->vni, n->tap, n->err);
+	tap_close(n, false);
+	retry_arm(n->s);
+}
+
 static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)loop;
@@ -305,9 +321,10 @@ static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
 	for (int i = 0; i < TAP_READS; i++) {
 		ssize_t r = read(n->fd, s->pt + VNI_LEN, PT_CAP - VNI_LEN);
 		if (r < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_debug("sealer, vni %u: reading %s: %s", n->vni, n->tap,
-					  strerror(errno));
+			if (errno != EAGAIN && errno != EINTR) {
+				tap_lost(n, errno);
+				return;
+			}
 			break;
 		}
 		if (r < ETH_HLEN_) {
@@ -326,6 +343,31 @@ static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- RX: sealed UDP -> TAP ---- */
 
+/* A frame from v that no ring key opens: a node with another key ring
+ * (it missed rotations, or we did). Said in the log, at most every
+ * AUTH_LOG_S per vtep, with the key id it used and the ids we hold. */
+static void auth_failed(struct sealer *s, struct vtep *v, const uint8_t *pkt, size_t len)
+{
+	s->c.auth++;
+	v->auth_unlogged++;
+	double now = ev_now(s->loop);
+	if (v->auth_logged && now - v->auth_logged < AUTH_LOG_S)
+		return;
+	char ids[64] = "";
+	size_t k = 0;
+	for (size_t i = 0; i < s->nring && k < sizeof(ids) - 5; i++)
+		k += (size_t)snprintf(ids + k, sizeof(ids) - k, "%s%u", i ? "," : "", s->ring[i].id);
+	struct in_addr a = { htonl(v->addr) };
+	char addr[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &a, addr, sizeof(addr));
+	int id = len >= SEAL_HDR_LEN ? pkt[1] : -1;   /* seal.h: byte 1 is the key id */
+	log_err("sealer, %llu frame(s) from %s fail authentication: sealed with key id %d, "
+		"this node holds key ids [%s]; the two nodes do not share a data-path key",
+		(unsigned long long)v->auth_unlogged, addr, id, ids);
+	v->auth_logged = now;
+	v->auth_unlogged = 0;
+}
+
 static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struct sockaddr_in *from)
 {
 	struct vtep *v = vtep_find(s->vteps, s->nvteps, ntohl(from->sin_addr.s_addr));
@@ -336,7 +378,7 @@ static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struc
 	ssize_t r = seal_rx_open(&v->rx, s->ring, s->nring, pkt, len, s->pt, PT_CAP);
 	if (r < 0) {
 		if (r == -EKEYREJECTED)
-			s->c.auth++;
+			auth_failed(s, v, pkt, len);
 		else if (r == -EALREADY)
 			s->c.replay++;
 		else
@@ -355,6 +397,8 @@ static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struc
 	}
 	if (write(n->fd, s->pt + VNI_LEN, (size_t)r - VNI_LEN) < 0) {
 		s->c.tx_error++;
+		if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS)
+			tap_lost(n, errno);
 		return;
 	}
 	n->rx_frames++;
@@ -875,6 +919,9 @@ void sealer_status(const struct sealer *s, Swarm__SealerStatus *st)
 	st->drop_tx_error = c->tx_error;
 	st->drop_no_key = c->no_key;
 	st->rekeys = c->rekeys;
+	st->key_ids = xcalloc(s->nring + 1, sizeof(*st->key_ids));
+	for (size_t i = 0; i < s->nring; i++)
+		st->key_ids[st->n_key_ids++] = s->ring[i].id;
 	for (size_t i = 0; i < s->nnets; i++) {
 		const struct net *n = s->nets[i];
 		Swarm__SealerNetworkStatus *ns = xmalloc(sizeof(*ns));
@@ -910,6 +957,7 @@ void sealer_status_clear(Swarm__SealerStatus *st)
 		pb_free(st->vteps[i]);
 	free(st->networks);
 	free(st->vteps);
+	free(st->key_ids);
 	if (st->message != protobuf_c_empty_string)
 		free(st->message);
 	swarm__sealer_status__init(st);
