@@ -53,6 +53,8 @@ struct gossip {
 	struct swim *swim;
 	char name[SWIM_NAME_MAX + 1];
 	struct gossip_keyring kr;
+	int64_t key_warned_ns;      /* last "no key decrypts" warning (mono) */
+	uint64_t key_failures;      /* such packets since */
 	struct swim_addr self;  /* advertised */
 	uint16_t port;          /* bound */
 	int udp_fd, tcp_fd;
@@ -740,6 +742,24 @@ bad:
 	return 0;
 }
 
+/* A packet none of our keys decrypts: the sender holds another gossip
+ * key ring (one of us missed key rotations). Said in the log at most
+ * every 10 s, since a node in that state gets such packets constantly. */
+static void g_key_mismatch(struct gossip *g, const struct sockaddr_in *from)
+{
+	int64_t now = now_mono_ns();
+	g->key_failures++;
+	if (g->key_warned_ns && now - g->key_warned_ns < 10000000000LL)
+		return;
+	char a[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &from->sin_addr, a, sizeof(a));
+	log_err("gossip, %llu packet(s), the last from %s, decrypt with none of our %zu key(s): "
+		"the nodes do not share a gossip key (missed key rotations?)",
+		(unsigned long long)g->key_failures, a, g->kr.n);
+	g->key_warned_ns = now;
+	g->key_failures = 0;
+}
+
 static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gossip *g = w->data;
@@ -763,6 +783,8 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		gossip_buf_init(&scratch, 0);
 		int r = gossip_pack_udp_open(pkt, (size_t)n, NULL, g_encrypted(g) ? &g->kr : NULL,
 					     true, &scratch, &msg, &mlen);
+		if (r == -EACCES)
+			g_key_mismatch(g, &sin);
 		if (r < 0 || mlen < 1) {
 			g->st.udp_bad++;
 			log_debug("gossip, dropped UDP packet: %s", strerror(-r));
