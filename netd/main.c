@@ -27,6 +27,8 @@ static struct {
 	ev_timer stats;
 	struct metric *m_members, *m_alive, *m_udp_in, *m_udp_bad, *m_tcp_in, *m_tcp_out, *m_tcp_bad;
 	struct metric *m_user_in, *m_user_foreign, *m_atts, *m_entries, *m_reconciles, *m_dp_failed;
+	struct metric *m_sealer_up, *m_sealer_spawns, *m_sealer_tx, *m_sealer_rx, *m_sealer_auth,
+		*m_sealer_replay;
 } N;
 
 /* Gossip, table and data-path numbers into the registry every few seconds. */
@@ -38,6 +40,17 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	metric_set(N.m_atts, (double)strmap_count(N.n.atts));
 	metric_set(N.m_reconciles, (double)N.n.reconciles);
 	metric_set(N.m_dp_failed, (double)N.n.dp_failed);
+	if (N.n.sealer) {
+		const Swarm__SealerStatus *ss = sealer_ctl_status(N.n.sealer);
+		metric_set(N.m_sealer_up, sealer_ctl_in_sync(N.n.sealer) ? 1 : 0);
+		metric_set(N.m_sealer_spawns, sealer_ctl_spawns(N.n.sealer));
+		if (ss) {
+			metric_set(N.m_sealer_tx, (double)ss->tx_frames);
+			metric_set(N.m_sealer_rx, (double)ss->rx_frames);
+			metric_set(N.m_sealer_auth, (double)ss->drop_auth);
+			metric_set(N.m_sealer_replay, (double)ss->drop_replay);
+		}
+	}
 	if (N.n.db) {
 		struct ndb_stats ds;
 		ndb_get_stats(N.n.db, &ds);
@@ -72,6 +85,12 @@ static void stats_init(struct ev_loop *loop)
 	N.m_entries = metric_gauge("swarm_netd_table_entries", "Live table entries, all networks", NULL);
 	N.m_reconciles = metric_counter("swarm_netd_reconciles_total", "Data-path reconciles run", NULL);
 	N.m_dp_failed = metric_counter("swarm_netd_datapath_failures_total", "Kernel operations that failed", NULL);
+	N.m_sealer_up = metric_gauge("swarm_netd_sealer_in_sync", "1 when swarm-sealer answers and holds netd's config", NULL);
+	N.m_sealer_spawns = metric_counter("swarm_netd_sealer_starts_total", "swarm-sealer processes started by this netd", NULL);
+	N.m_sealer_tx = metric_counter("swarm_netd_sealer_frames_total", "Encrypted-network frames sealed and sent, or opened and delivered", "dir=\"tx\"");
+	N.m_sealer_rx = metric_counter("swarm_netd_sealer_frames_total", "Encrypted-network frames sealed and sent, or opened and delivered", "dir=\"rx\"");
+	N.m_sealer_auth = metric_counter("swarm_netd_sealer_dropped_total", "Sealed frames dropped", "reason=\"auth\"");
+	N.m_sealer_replay = metric_counter("swarm_netd_sealer_dropped_total", "Sealed frames dropped", "reason=\"replay\"");
 	ev_timer_init(&N.stats, stats_cb, 0, 5.0);
 	ev_timer_start(loop, &N.stats);
 }
@@ -132,6 +151,11 @@ static int netd_check(const struct config *cfg)
 		log_err("netd, datapath must be on or off");
 		return -EINVAL;
 	}
+	long sp;
+	if (config_get_int(cfg, "sealer_port", 4793, &sp) < 0 || sp < 1 || sp > 65535 || sp == 4789) {
+		log_err("netd, sealer_port must be 1-65535 and not the VXLAN port 4789");
+		return -EINVAL;
+	}
 	const char *pfx = config_get(cfg, "dp_prefix");
 	if (pfx && strlen(pfx) > 6) {
 		log_err("netd, dp_prefix is at most 6 characters");
@@ -142,8 +166,9 @@ static int netd_check(const struct config *cfg)
 
 static int netd_start(struct ev_loop *loop, const struct daemon_opts *o, const struct config *cfg)
 {
-	long port = 7946;
+	long port = 7946, sport = 4793;
 	config_get_int(cfg, "bind_port", 7946, &port);
+	config_get_int(cfg, "sealer_port", 4793, &sport);
 	/* Settings are borrowed from cfg: the daemon skeleton keeps the
 	 * config alive until stop (a reload with changes restarts netd). */
 	struct netd_settings set = {
@@ -158,6 +183,8 @@ static int netd_start(struct ev_loop *loop, const struct daemon_opts *o, const s
 		.gw_subnet = config_get_or(cfg, "gateway_subnet", NULL),
 		.gw_bridge = config_get_or(cfg, "gateway_bridge", "gwbridge"),
 		.datapath = strcmp(config_get_or(cfg, "datapath", "on"), "off") != 0,
+		.sealer_exe = config_get_or(cfg, "sealer", SWARM_LIBEXECDIR "/swarm-sealer"),
+		.sealer_port = (uint16_t)sport,
 	};
 	N.loop = loop;
 	int r = netd_init(&N.n, loop, o->state_dir, o->run_dir, &set);

@@ -18,6 +18,7 @@
 #include "gossip.h"
 #include "ndb.h"
 #include "netd.pb-c.h"
+#include "sealer_ctl.h"
 
 struct strmap;
 struct conn;
@@ -35,6 +36,8 @@ struct netd_settings {
 	const char *gw_subnet;        /* gateway bridge subnet, NULL/"" = none */
 	const char *gw_bridge;        /* gateway bridge name */
 	bool datapath;                /* false: gossip and tables only */
+	const char *sealer_exe;       /* swarm-sealer, for encrypted networks */
+	uint16_t sealer_port;         /* its UDP port (4793) */
 };
 
 struct netd_sub;  /* a stream subscriber */
@@ -49,6 +52,8 @@ struct netd {
 	struct gossip *g;
 	struct ndb *db;
 	struct dp_provider *dp;
+	struct sealer_ctl *sealer;    /* encrypted networks' data path (sealer_ctl.h) */
+	char dp_provider[256];        /* encrypted networks' provider, as probed and logged */
 	ev_timer reconcile_t;         /* coalesced reconcile */
 	ev_timer heal_t;              /* periodic reconcile, gc, save */
 	ev_timer save_t;              /* coalesced save of netd.state */

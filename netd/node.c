@@ -1,5 +1,6 @@
 /* netd's core (netd.h): local state, persistence, tables, reconcile. */
 #include "netd.h"
+#include "esp_probe.h"
 
 #include "conn.h"
 #include "log.h"
@@ -477,6 +478,7 @@ static int net_to_dp(const Swarm__NetdNetwork *nw, struct dp_network *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->vni = nw->vni;
+	d->encrypted = nw->encrypted;
 	if (parse_cidr(nw->subnet, &d->subnet, &d->prefixlen) < 0 ||
 	    parse_ip(nw->gateway, &d->gateway) < 0)
 		return -EINVAL;
@@ -487,6 +489,7 @@ struct remote_ctx {
 	struct netd *n;
 	struct dp_state *st;
 	struct strmap *nets;   /* network id -> Swarm__NetdNetwork*, local ones */
+	Swarm__SealerConfig *sc; /* peers of encrypted networks go here; NULL: dropped */
 };
 
 static void add_remote(void *arg, const struct ndb_entry *e)
@@ -501,9 +504,20 @@ static void add_remote(void *arg, const struct ndb_entry *e)
 		return;
 	struct in_addr ip, vtep;
 	uint8_t mac[6];
-	if (parse_ip(rec->ipv4, &ip) == 0 && parse_ip(rec->vtep, &vtep) == 0 &&
-	    parse_mac(rec->mac, mac) == 0)
+	bool ok = parse_ip(rec->ipv4, &ip) == 0 && parse_ip(rec->vtep, &vtep) == 0 &&
+		  parse_mac(rec->mac, mac) == 0;
+	if (ok && !nw->encrypted) {
 		dp_state_add_remote(rc->st, nw->vni, ip, mac, vtep);
+	} else if (ok && rc->sc) {
+		/* never on vxlan0: the sealer carries encrypted networks' frames */
+		Swarm__SealerPeer *p = xmalloc(sizeof(*p));
+		swarm__sealer_peer__init(p);
+		p->vni = nw->vni;
+		p->mac = xstrdup(rec->mac);
+		p->ipv4 = xstrdup(rec->ipv4);
+		p->vtep = xstrdup(rec->vtep);
+		PB_PTRV_ADD(rc->sc, peers, p);
+	}
 	swarm__endpoint_record__free_unpacked(rec, NULL);
 }
 
@@ -551,8 +565,9 @@ static const char *gw_ip_for(struct netd *n, const char *task_id)
 }
 
 /* What the kernel should hold: a network per network with a local
- * endpoint, our attachments, and every visible remote endpoint of them. */
-static void netd_desired(struct netd *n, struct dp_state *st)
+ * endpoint, our attachments, and every visible remote endpoint of them;
+ * the encrypted networks' peers go to sc (the sealer's config) instead. */
+static void netd_desired(struct netd *n, struct dp_state *st, Swarm__SealerConfig *sc)
 {
 	size_t pos = 0;
 	const char *k;
@@ -596,7 +611,7 @@ static void netd_desired(struct netd *n, struct dp_state *st)
 		}
 	}
 	if (n->db) {
-		struct remote_ctx rc = { n, st, strmap_new() };
+		struct remote_ctx rc = { n, st, strmap_new(), sc };
 		pos = 0;
 		while (strmap_next(n->atts, &pos, &k, &v)) {
 			Swarm__NetdAttach *a = v;
@@ -613,6 +628,42 @@ static void netd_desired(struct netd *n, struct dp_state *st)
 	}
 }
 
+#define SEALER_TAP "sealer0"     /* the sealer's TAP in each encrypted network's namespace */
+
+/* The rest of the sealer's config: this node, the data-path key ring
+ * (primary first, as the agent hands it) and the encrypted networks of
+ * st, whose peers netd_desired added. */
+static void sealer_config_fill(struct netd *n, const struct dp_state *st, Swarm__SealerConfig *sc)
+{
+	const char *self = vtep_addr(n);
+	pb_set_str(&sc->self, self ? self : "");
+	sc->port = n->set.sealer_port;
+	for (size_t i = 0; n->conf && i < n->conf->n_datapath_keys; i++) {
+		const Swarm__NetworkKey *k = n->conf->datapath_keys[i];
+		Swarm__SealerKey *sk = xmalloc(sizeof(*sk));
+		swarm__sealer_key__init(sk);
+		sk->id = (uint32_t)(k->lamport_time & 0xff);
+		sk->key.len = k->key.len;
+		sk->key.data = xmalloc(k->key.len + 1);
+		memcpy(sk->key.data, k->key.data, k->key.len);
+		PB_PTRV_ADD(sc, keys, sk);
+	}
+	for (size_t i = 0; i < st->n_nets; i++) {
+		char path[DP_PATH_MAX];
+		if (!st->nets[i].encrypted || dp_netlink_ns_path(n->dp, st->nets[i].vni, path, sizeof(path)) < 0)
+			continue;
+		Swarm__SealerNetwork *sn = xmalloc(sizeof(*sn));
+		swarm__sealer_network__init(sn);
+		sn->vni = st->nets[i].vni;
+		sn->netns = xstrdup(path);
+		sn->tap = xstrdup(SEALER_TAP);
+		PB_PTRV_ADD(sc, networks, sn);
+	}
+	if (sc->n_networks && !sc->n_keys)
+		log_warn("netd, %zu encrypted network(s) but no data-path key yet: nothing is sent "
+			 "on them until the managers' keys arrive", sc->n_networks);
+}
+
 static void reconcile_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct netd *n = w->data;
@@ -623,9 +674,16 @@ static void reconcile_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct dp_state st;
 	struct dp_stats ds = { 0 };
 	dp_state_init(&st);
-	netd_desired(n, &st);
+	Swarm__SealerConfig *sc = xmalloc(sizeof(*sc));
+	swarm__sealer_config__init(sc);
+	netd_desired(n, &st, sc);
 	int64_t t0 = now_mono_ns();
 	int r = dp_reconcile(n->dp, &st, &ds);
+	sealer_config_fill(n, &st, sc);
+	if (n->sealer)
+		sealer_ctl_set(n->sealer, sc);   /* after the reconcile: the namespaces exist */
+	else
+		pb_free(sc);
 	n->last_reconcile_ns = now_mono_ns() - t0;
 	n->reconciles++;
 	n->dp_failed += ds.failed;
@@ -666,6 +724,27 @@ static void netd_dp_start(struct netd *n)
 		return;
 	}
 	log_info("netd, data path on %s, VXLAN port %u", addr, c.dstport ? c.dstport : DP_VXLAN_PORT);
+	if (!n->sealer) {
+		char why[128];
+		int esp = esp_probe(why, sizeof(why));
+		/* The kernel ESP provider is not built yet: where the kernel has
+		 * ESP the sealer is used all the same, and the log says so. */
+		snprintf(n->dp_provider, sizeof(n->dp_provider),
+			 "userspace (swarm-sealer, AES-GCM on udp/%u; kernel ESP %s%s%s)",
+			 n->set.sealer_port, esp > 0 ? "available but not used by this build" : "unavailable",
+			 esp > 0 ? "" : ": ", esp > 0 ? "" : why);
+		log_info("netd, encrypted networks: %s", n->dp_provider);
+		char *sock = xasprintf("%s/sealer.sock", n->run_dir);
+		struct sealer_ctl_config sc = {
+			.exe = n->set.sealer_exe,
+			.socket = sock,
+			.log_level = log_enabled(LOG_LVL_DEBUG) ? "debug" : log_enabled(LOG_LVL_INFO) ? "info"
+				   : log_enabled(LOG_LVL_WARN) ? "warn" : "error",
+		};
+		if (sealer_ctl_new(n->loop, &sc, &n->sealer) < 0)
+			log_err("netd, no sealer: encrypted networks will not carry traffic");
+		free(sock);
+	}
 	netd_schedule(n);
 }
 
@@ -823,6 +902,13 @@ int netd_configure(struct netd *n, const Swarm__NetdConfig *c, const char **err)
 			*err = "gossip keys must be 16, 24 or 32 bytes";
 			return -EINVAL;
 		}
+	for (size_t i = 0; i < c->n_datapath_keys; i++) {
+		size_t kl = c->datapath_keys[i]->key.len;
+		if (kl != 16 && kl != 24 && kl != 32) {
+			*err = "data-path keys must be 16, 24 or 32 bytes";
+			return -EINVAL;
+		}
+	}
 	Swarm__NetdConfig *old = n->conf;
 	bool restart = !old || strcmp(old->node_id, c->node_id) ||
 		       strcmp(old->advertise_addr, c->advertise_addr) || !n->g;
@@ -858,6 +944,9 @@ int netd_configure(struct netd *n, const Swarm__NetdConfig *c, const char **err)
 		n->dp = NULL;
 	}
 	netd_dp_start(n);
+	/* a new data-path key ring (or address) reaches the sealer with the
+	 * next reconcile; one that changes nothing applies nothing */
+	netd_schedule(n);
 	pb_free(old);
 	netd_save(n);
 	return 0;
@@ -1037,6 +1126,15 @@ char *netd_network_json(struct netd *n, const char *name)
 		json_object_object_add(o, "Scope", json_object_new_string("swarm"));
 		json_object_object_add(o, "Driver", json_object_new_string("overlay"));
 		json_object_object_add(o, "VNI", json_object_new_int((int)nw->vni));
+		if (nw->encrypted) {
+			/* how this node carries it: the provider probed at start, and
+			 * whether the sealer holds netd's config now */
+			json_object *e = json_object_new_object();
+			json_object_object_add(e, "Provider", json_object_new_string(n->dp_provider));
+			json_object_object_add(e, "InSync", json_object_new_boolean(
+				n->sealer && sealer_ctl_in_sync(n->sealer)));
+			json_object_object_add(o, "Encryption", e);
+		}
 		pos = 0;
 		while (strmap_next(n->atts, &pos, &k, &v)) {
 			Swarm__NetdAttach *a = v;
@@ -1086,6 +1184,11 @@ char *netd_status_json(struct netd *n)
 	for (size_t i = 0; n->conf && i < n->conf->n_datapath_keys; i++)
 		json_object_array_add(dk, json_object_new_uint64(n->conf->datapath_keys[i]->lamport_time));
 	json_object_object_add(o, "DataPathKeys", dk);
+	if (n->sealer) {
+		json_object *sj = sealer_ctl_json(n->sealer);
+		json_object_object_add(sj, "Provider", json_object_new_string(n->dp_provider));
+		json_object_object_add(o, "Sealer", sj);
+	}
 	if (n->db) {
 		struct ndb_stats st;
 		ndb_get_stats(n->db, &st);
@@ -1144,6 +1247,8 @@ void netd_fini(struct netd *n)
 	netd_gossip_stop(n);
 	dp_provider_free(n->dp);
 	n->dp = NULL;
+	sealer_ctl_free(n->sealer);   /* the sealer goes on: a restarted netd adopts it */
+	n->sealer = NULL;
 	while (n->subs) {
 		struct netd_sub *s = n->subs;
 		n->subs = s->next;
