@@ -438,11 +438,6 @@ static void admin_network_create(struct mgr *m, const Swarm__NetworkSpec *spec,
 		fail(resp, "driver \"%s\" is not supported in swarm scope (use overlay)", spec->driver);
 		return;
 	}
-	if (spec->encrypted) {
-		fail(resp, "encrypted overlay networks are not supported yet; refusing rather than "
-			   "carrying the traffic unencrypted");
-		return;
-	}
 	if (spec->ingress) {
 		fail(resp, "only one ingress network can exist");
 		return;

@@ -15,7 +15,7 @@ PKGS=(
 	runc busybox-static nginx-light iproute2 nftables unbound
 	procps psmisc util-linux
 	# tests: peers, DNS and TLS clients, JSON
-	bind9-dnsutils serf python3 jq openssl prometheus wrk conntrack curl
+	bind9-dnsutils serf python3 jq openssl prometheus wrk conntrack curl tshark iperf3
 )
 
 missing=()

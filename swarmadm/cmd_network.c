@@ -126,8 +126,8 @@ static void network_local_view(struct json_object *net)
 	pb_free(resp);
 	if (!view)
 		return;
-	static const char *const keys[] = { "Containers", "Peers" };
-	for (size_t i = 0; i < 2; i++) {
+	static const char *const keys[] = { "Containers", "Peers", "Encryption" };
+	for (size_t i = 0; i < 3; i++) {
 		struct json_object *v;
 		if (json_object_object_get_ex(view, keys[i], &v))
 			json_object_object_add(net, keys[i], json_object_get(v));

@@ -387,6 +387,19 @@ send_bytes_on() { # NODE TARGET WAIT HEX [plain|tls [CERT KEY]]
 
 # What a lab of this prefix left on the host, one line per object; nothing
 # when it is all gone.
+# The VIP of SERVICE on the network NETWORK-NAME (no prefix length).
+vip_of() { # SERVICE NETWORK-NAME
+	local net
+	net=$(adm node1 network inspect "$2" --format '{{.Id}}')
+	adm node1 service inspect "$1" --format '{{json .Endpoint.VirtualIPs}}' |
+		jq -r --arg n "$net" '.[] | select(.NetworkID == $n) | .Addr' | sed 's|/.*||'
+}
+# Failed requests of a wrk output: socket errors plus non-2xx answers.
+wrk_failed() { # FILE
+	awk '/Socket errors/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } /Non-2xx/ { n += $NF } END { print n + 0 }' "$1"
+}
+wrk_total() { awk '/requests in/ { print $1 }' "$1"; }
+
 lab_leftovers() {
 	ip netns list | awk -v p="$PREFIX-" 'index($1, p) == 1 { print "namespace " $1 }'
 	ip -o link show | awk -v p="$PREFIX-" '{ n = $2; sub(/:$/, "", n); sub(/@.*/, "", n); if (index(n, p) == 1) print "link " n }'

@@ -34,7 +34,7 @@ vip_of() { # SERVICE
 
 t_up() {
 	lab_up 3
-	adm node1 network create --driver overlay --subnet 198.18.10.0/24 ol_net > /dev/null
+	adm node1 network create --driver overlay --opt encrypted --subnet 198.18.10.0/24 ol_net > /dev/null
 	adm node1 network create --driver overlay --subnet 198.18.20.0/24 ol_other > /dev/null
 	adm node1 service create -d --name my-nginx --replicas 3 --network ol_net nginx > /dev/null
 	adm node1 service create -d --name web-test --replicas 3 --endpoint-mode dnsrr --network ol_net busybox > /dev/null

@@ -30,12 +30,6 @@ sandbox_of() { # NODE SERVICE NET
 task_nodes() { # SERVICE
 	running_tasks "$1" | awk '{ print $3, $1 }'
 }
-vip_of() { # SERVICE NETWORK-NAME
-	local net
-	net=$(adm node1 network inspect "$2" --format '{{.Id}}')
-	adm node1 service inspect "$1" --format '{{json .Endpoint.VirtualIPs}}' |
-		jq -r --arg n "$net" '.[] | select(.NetworkID == $n) | .Addr' | sed 's|/.*||'
-}
 # The client container (service "client", one task) and its node.
 client_ctr() {
 	local n c
@@ -81,16 +75,11 @@ wrk_run() { # SECONDS URL [wrk args]
 	local d=$1 url=$2; shift 2
 	ON_TIMEOUT=$((d + 30)) on cl wrk -t2 -c10 -d"${d}s" --timeout 3s "$@" "$url"
 }
-# Failed requests of a wrk output: socket errors plus non-2xx answers.
-wrk_failed() { # FILE
-	awk '/Socket errors/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } /Non-2xx/ { n += $NF } END { print n + 0 }' "$1"
-}
-wrk_total() { awk '/requests in/ { print $1 }' "$1"; }
 
 t_up() {
 	lab_up 3
 	lab attach cl "$CLIENT" > /dev/null
-	adm node1 network create --driver overlay --subnet 198.18.10.0/24 ol_net > /dev/null
+	adm node1 network create --driver overlay --opt encrypted --subnet 198.18.10.0/24 ol_net > /dev/null
 	adm node1 service create -d --name my-nginx --replicas 5 --network ol_net -p 80:80 nginx > /dev/null
 	adm node1 service create -d --name client --replicas 1 --network ol_net busybox > /dev/null
 	adm node1 service create -d --name solo --replicas 1 --network ol_net -p 8081:80 nginx > /dev/null
