@@ -28,6 +28,10 @@
 /* The sealed userspace path (sealer.h SEALER_OVERHEAD): outer IPv4 20 +
  * UDP 8 + seal header 16 + VNI 4 + inner Ethernet 14 + tag 16. */
 #define DP_SEALED_OVERHEAD 78
+/* gso_max_size of containers' legs on encrypted networks: a TCP
+ * super-frame must fit one sealed UDP datagram (65507 bytes less the
+ * seal, VNI and vnet header; sealer.h). */
+#define DP_SEALED_GSO_MAX 62000
 #define DP_TASK_ID_MAX 64
 #define DP_PATH_MAX 256
 

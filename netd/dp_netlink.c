@@ -263,6 +263,25 @@ static int link_change(struct nl_sock *sk, const char *name, struct rtnl_link *c
 	return r < 0 ? dpn_errno(r) : 0;
 }
 
+/* Caps the TCP super-frames sent through link name at max bytes
+ * (IFLA_GSO_MAX_SIZE, which libnl has no setter for). */
+static int link_set_gso_max(struct nl_sock *sk, const char *name, uint32_t max)
+{
+	int idx = link_ifindex(sk, name);
+	if (idx < 0)
+		return idx;
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = idx };
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST);
+	int r = !m ? -NLE_NOMEM : nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO);
+	if (r >= 0)
+		r = nla_put_u32(m, IFLA_GSO_MAX_SIZE, max);
+	if (r >= 0)
+		r = nl_send_sync(sk, m);   /* frees m */
+	else
+		nlmsg_free(m);
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
 static int link_up(struct nl_sock *sk, const char *name)
 {
 	struct rtnl_link *c = rtnl_link_alloc();
@@ -610,6 +629,9 @@ static int dpn_ep_attach(void *ctx, const struct dp_network *net, const struct d
 	step = "veth pair";
 	int br = link_ifindex(ov, DPN_BRIDGE);
 	if ((r = br) < 0 || (r = dpn_make_veth(ov, br, host, ep->ifname, ep->mac, sbfd, mtu)) < 0)
+		goto out;
+	step = "super-frame size";
+	if (net->encrypted && (r = link_set_gso_max(sb, ep->ifname, DP_SEALED_GSO_MAX)) < 0)
 		goto out;
 	step = "sandbox address";
 	if ((r = dpn_sandbox_config(sb, ep->ifname, ep->ip, net->prefixlen)) < 0)

@@ -7,8 +7,11 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -28,8 +32,15 @@
 #include "util.h"
 
 #define PKT_CAP 65536u                     /* one UDP datagram (SEAL_MAX_PACKET fits) */
-#define PT_CAP SEAL_MAX_FRAME              /* plaintext: VNI + frame */
+#define PT_CAP SEAL_MAX_FRAME              /* plaintext: VNI [+ vnet header] + frame */
+#define PT_BUF (65536u + 64)               /* room for the largest TAP read */
 #define VNI_LEN 4
+#define VNET_LEN ((int)sizeof(struct virtio_net_hdr))   /* 10 */
+#define VNI_F_VNET 0x80000000u             /* VNI word: a vnet header follows (sealer.h) */
+#define VNI_F_TRAIN 0x40000000u            /* VNI word: one chunk of a train (sealer.h) */
+#define TRAIN_HDR 8                        /* train id 4, index 1, count 1, unit 2 */
+#define TRAIN_MAX 255                      /* chunks per train */
+#define UDP_MAX_PAYLOAD 65507u             /* a UDP GSO send: all its segments together */
 #define ETH_HLEN_ 14
 #define ARP_LEN (ETH_HLEN_ + 28)
 #define TAP_READS 256                      /* frames per TAP wake-up (fairness) */
@@ -47,6 +58,17 @@ struct vtep {
 	struct seal_rx rx;             /* it -> us */
 	double auth_logged;            /* ev_now of the last authentication failure log */
 	uint64_t auth_unlogged;        /* failures since */
+	uint32_t train_tx;             /* id of the last train sent to it */
+	struct {                       /* the train being received from it */
+		bool active;
+		uint32_t id;
+		uint8_t cnt;
+		uint16_t unit;             /* bytes per chunk but the last */
+		unsigned ngot;
+		size_t last_len;
+		uint8_t got[32];           /* bitmap of chunk indexes */
+		uint8_t *buf;              /* PT_BUF bytes, allocated on first use */
+	} rt;
 };
 
 /* A remote endpoint. */
@@ -78,6 +100,8 @@ struct counters {
 	uint64_t tx_frames, tx_bytes, rx_frames, rx_bytes, arp_replies;
 	uint64_t no_peer, auth, replay, unknown_vni, malformed, unknown_sender, tx_error, no_key;
 	uint64_t rekeys;
+	uint64_t too_big;
+	uint64_t trains_tx, trains_rx, trains_lost;
 };
 
 struct sealer {
@@ -102,6 +126,11 @@ struct sealer {
 	struct mmsghdr txm[SEALER_BATCH], rxm[SEALER_BATCH];
 	struct iovec txv[SEALER_BATCH], rxv[SEALER_BATCH];
 	struct sockaddr_in txa[SEALER_BATCH], rxa[SEALER_BATCH];
+	/* UDP_SEGMENT on sends of trains, UDP_GRO on receives */
+	union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } txc[SEALER_BATCH];
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } rxc[SEALER_BATCH];
+	uint16_t seg;                  /* sealed datagram size that fits the underlay (MTU - 28) */
+	uint8_t *chunk;                /* plaintext scratch of one train chunk */
 	unsigned ntx;                  /* datagrams waiting in txm */
 	struct counters c;
 };
@@ -209,32 +238,123 @@ static void tx_flush(struct sealer *s)
 	s->ntx = 0;
 }
 
-/* Seals the plaintext in s->pt (len bytes) for v into the next batch slot. */
-static void tx_one(struct sealer *s, struct vtep *v, size_t len)
+/* Seals pt[len] for v into out[cap], re-keying v first when due. */
+static ssize_t seal_for(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t len,
+			uint8_t *out, size_t cap)
+{
+	if (seal_tx_should_rekey(&v->tx) && seal_tx_rekey(&v->tx, now_wall_ns()) == 0)
+		s->c.rekeys++;
+	ssize_t n = seal_tx_seal(&v->tx, pt, len, out, cap);
+	if (n == -EKEYEXPIRED && seal_tx_rekey(&v->tx, now_wall_ns()) == 0) {
+		s->c.rekeys++;
+		n = seal_tx_seal(&v->tx, pt, len, out, cap);
+	}
+	if (n < 0) {
+		log_debug("sealer, sealing for %08x: %s", v->addr, strerror((int)-n));
+		s->c.tx_error++;
+	}
+	return n;
+}
+
+/* The next batch slot for v, flushing a full batch first. */
+static unsigned slot_take(struct sealer *s, struct vtep *v)
+{
+	if (s->ntx == SEALER_BATCH)
+		tx_flush(s);
+	unsigned i = s->ntx++;
+	s->txv[i].iov_base = s->txbuf + (size_t)i * PKT_CAP;
+	s->txv[i].iov_len = 0;
+	s->txa[i] = v->sa;
+	s->txm[i].msg_hdr.msg_control = NULL;
+	s->txm[i].msg_hdr.msg_controllen = 0;
+	return i;
+}
+
+/* Slot i holds several seg-sized datagrams back to back: one send, cut
+ * by the kernel (or the NIC) at seg bytes (UDP_SEGMENT). */
+static void slot_segment(struct sealer *s, unsigned i)
+{
+	struct msghdr *mh = &s->txm[i].msg_hdr;
+	mh->msg_control = s->txc[i].buf;
+	mh->msg_controllen = sizeof(s->txc[i].buf);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+	memcpy(CMSG_DATA(cm), &s->seg, sizeof(s->seg));
+}
+
+/* A plaintext too big for one datagram that fits the underlay (a TCP
+ * super-frame): a train of chunks, each sealed on its own (own counter,
+ * own tag) to exactly s->seg bytes but the last, sent a slot at a time
+ * with UDP_SEGMENT. No IP fragments: a lost datagram loses its train
+ * only, and a receiver that gets the datagrams one by one or coalesced
+ * (UDP_GRO) opens each alike. */
+static void tx_train(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t len)
+{
+	size_t unit = (size_t)s->seg - SEAL_OVERHEAD - VNI_LEN - TRAIN_HDR;
+	size_t cnt = (len + unit - 1) / unit;
+	if (cnt > TRAIN_MAX) {
+		s->c.too_big++;
+		return;
+	}
+	uint32_t id = ++v->train_tx;
+	size_t per_slot = UDP_MAX_PAYLOAD / s->seg;
+	unsigned slot = 0;
+	size_t in_slot = per_slot;
+	for (size_t k = 0; k < cnt; k++) {
+		if (in_slot == per_slot) {
+			if (k && in_slot > 1)
+				slot_segment(s, slot);
+			slot = slot_take(s, v);
+			in_slot = 0;
+		}
+		size_t dl = k + 1 < cnt ? unit : len - k * unit;
+		uint8_t *c = s->chunk;
+		put32(c, (get32(pt) & 0xffffffu) | VNI_F_TRAIN);
+		put32(c + 4, id);
+		c[8] = (uint8_t)k;
+		c[9] = (uint8_t)cnt;
+		c[10] = (uint8_t)(unit >> 8);
+		c[11] = (uint8_t)unit;
+		memcpy(c + VNI_LEN + TRAIN_HDR, pt + k * unit, dl);
+		uint8_t *out = (uint8_t *)s->txv[slot].iov_base + s->txv[slot].iov_len;
+		ssize_t n = seal_for(s, v, c, VNI_LEN + TRAIN_HDR + dl, out, s->seg);
+		if (n < 0) {
+			/* the train is lost; what the slot holds goes as it is */
+			if (!s->txv[slot].iov_len)
+				s->ntx--;
+			else if (in_slot > 1)
+				slot_segment(s, slot);
+			return;
+		}
+		s->txv[slot].iov_len += (size_t)n;
+		in_slot++;
+	}
+	if (in_slot > 1)
+		slot_segment(s, slot);
+	s->c.trains_tx++;
+}
+
+/* Seals the plaintext pt[len] for v into the next batch slot (a train
+ * when it would not fit the underlay whole). */
+static void tx_one(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t len)
 {
 	if (!v->tx_ok) {
 		s->c.no_key++;
 		return;
 	}
-	if (s->ntx == SEALER_BATCH)
-		tx_flush(s);
-	uint8_t *out = s->txbuf + (size_t)s->ntx * PKT_CAP;
-	if (seal_tx_should_rekey(&v->tx) && seal_tx_rekey(&v->tx, now_wall_ns()) == 0)
-		s->c.rekeys++;
-	ssize_t n = seal_tx_seal(&v->tx, s->pt, len, out, PKT_CAP);
-	if (n == -EKEYEXPIRED && seal_tx_rekey(&v->tx, now_wall_ns()) == 0) {
-		s->c.rekeys++;
-		n = seal_tx_seal(&v->tx, s->pt, len, out, PKT_CAP);
-	}
-	if (n < 0) {
-		log_debug("sealer, sealing for %08x: %s", v->addr, strerror((int)-n));
-		s->c.tx_error++;
+	if (len + SEAL_OVERHEAD > s->seg && (get32(pt) & VNI_F_VNET)) {
+		tx_train(s, v, pt, len);
 		return;
 	}
-	unsigned i = s->ntx++;
-	s->txv[i].iov_base = out;
+	unsigned i = slot_take(s, v);
+	ssize_t n = seal_for(s, v, pt, len, s->txv[i].iov_base, PKT_CAP);
+	if (n < 0) {
+		s->ntx--;
+		return;
+	}
 	s->txv[i].iov_len = (size_t)n;
-	s->txa[i] = v->sa;
 }
 
 /* An ARP request (frame of len bytes) for the IP of a known peer of n is
@@ -268,25 +388,50 @@ static bool proxy_arp(struct sealer *s, struct net *n, const uint8_t *f, size_t 
 	put32(ra + 14, tip);
 	memcpy(ra + 18, a + 8, 6);         /* target: the requester */
 	memcpy(ra + 24, a + 14, 4);
-	if (write(n->fd, r, sizeof(r)) < 0)
+	static const struct virtio_net_hdr none;
+	struct iovec iov[2] = { { (void *)&none, VNET_LEN }, { r, sizeof(r) } };
+	if (writev(n->fd, iov, 2) < 0)
 		s->c.tx_error++;
 	else
 		s->c.arp_replies++;
 	return true;
 }
 
-/* One frame of len bytes at s->pt + VNI_LEN, read from n's TAP. */
-static void tx_frame(struct sealer *s, struct net *n, size_t len)
+/* Completes a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM: the field
+ * holds the pseudo-header sum) over f[start..len) into f[start + off].
+ * false when the offsets do not fit the frame. */
+static bool csum_complete(uint8_t *f, size_t len, size_t start, size_t off)
 {
-	const uint8_t *f = s->pt + VNI_LEN;
-	put32(s->pt, n->vni);
+	if (start >= len || off + 2 > len - start)
+		return false;
+	uint32_t sum = 0;
+	size_t i = start;
+	for (; i + 1 < len; i += 2)
+		sum += (uint32_t)f[i] << 8 | f[i + 1];
+	if (i < len)
+		sum += (uint32_t)f[i] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	uint16_t c = (uint16_t)~sum;
+	if (!c)
+		c = 0xffff;   /* as the kernel does: 0 would mean "no checksum" to UDP */
+	f[start + off] = (uint8_t)(c >> 8);
+	f[start + off + 1] = (uint8_t)c;
+	return true;
+}
+
+/* One plaintext (pt, len: VNI word [+ vnet header] + frame) of n, whose
+ * Ethernet frame starts at f. */
+static void tx_frame(struct sealer *s, struct net *n, const uint8_t *pt, size_t len,
+		     const uint8_t *f, size_t flen)
+{
 	if (f[0] & 1) {
-		if (proxy_arp(s, n, f, len))
+		if (proxy_arp(s, n, f, flen))
 			return;
 		if (!n->nflood)
 			s->c.no_peer++;
 		for (size_t i = 0; i < n->nflood; i++)
-			tx_one(s, n->flood[i], VNI_LEN + len);
+			tx_one(s, n->flood[i], pt, len);
 		n->tx_frames++;
 		return;
 	}
@@ -295,8 +440,39 @@ static void tx_frame(struct sealer *s, struct net *n, size_t len)
 		s->c.no_peer++;
 		return;
 	}
-	tx_one(s, p->vtep, VNI_LEN + len);
+	tx_one(s, p->vtep, pt, len);
 	n->tx_frames++;
+}
+
+/* What one TAP read left at s->pt + VNI_LEN: a vnet header and a frame
+ * (r bytes). A TCP super-frame (GSO) travels whole, with its header, in
+ * one datagram; any other frame travels alone with its checksum finished
+ * here, so it costs the wire no more than SEALER_OVERHEAD. */
+static void tx_read(struct sealer *s, struct net *n, size_t r)
+{
+	struct virtio_net_hdr *h = (struct virtio_net_hdr *)(s->pt + VNI_LEN);
+	uint8_t *f = s->pt + VNI_LEN + VNET_LEN;
+	size_t flen = r - VNET_LEN;
+	if (h->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+		if (VNI_LEN + r > PT_CAP) {
+			if (!s->c.too_big++)
+				log_warn("sealer, vni %u: a %zu-byte super-frame does not fit one sealed "
+					 "datagram (containers' gso_max_size too high?); dropped",
+					 n->vni, flen);
+			return;
+		}
+		put32(s->pt, n->vni | VNI_F_VNET);
+		tx_frame(s, n, s->pt, VNI_LEN + r, f, flen);
+		return;
+	}
+	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    !csum_complete(f, flen, h->csum_start, h->csum_offset)) {
+		s->c.malformed++;
+		return;
+	}
+	uint8_t *pt = f - VNI_LEN;   /* over the header's tail: it is not sent */
+	put32(pt, n->vni);
+	tx_frame(s, n, pt, VNI_LEN + flen, f, flen);
 }
 
 static void tap_close(struct net *n, bool remove);
@@ -319,7 +495,7 @@ static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct net *n = w->data;
 	struct sealer *s = n->s;
 	for (int i = 0; i < TAP_READS; i++) {
-		ssize_t r = read(n->fd, s->pt + VNI_LEN, PT_CAP - VNI_LEN);
+		ssize_t r = read(n->fd, s->pt + VNI_LEN, PT_BUF - VNI_LEN);
 		if (r < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
 				tap_lost(n, errno);
@@ -327,7 +503,7 @@ static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			break;
 		}
-		if (r < ETH_HLEN_) {
+		if (r < VNET_LEN + ETH_HLEN_) {
 			s->c.malformed++;
 			continue;
 		}
@@ -335,7 +511,7 @@ static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
 			s->c.tx_error++;
 			continue;
 		}
-		tx_frame(s, n, (size_t)r);
+		tx_read(s, n, (size_t)r);
 	}
 	if (s->ntx)
 		tx_flush(s);
@@ -368,6 +544,109 @@ static void auth_failed(struct sealer *s, struct vtep *v, const uint8_t *pkt, si
 	v->auth_unlogged = 0;
 }
 
+/* A peer's vnet header before it goes into our TAP: a TCP super-frame
+ * (or none) whose offsets fit its frame of flen bytes. The kernel checks
+ * again; this keeps nonsense from a key holder out of the log. */
+static bool vnet_ok(const struct virtio_net_hdr *h, size_t flen)
+{
+	uint8_t type = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+	if (type != VIRTIO_NET_HDR_GSO_NONE && type != VIRTIO_NET_HDR_GSO_TCPV4 &&
+	    type != VIRTIO_NET_HDR_GSO_TCPV6)
+		return false;
+	if (type != VIRTIO_NET_HDR_GSO_NONE && (!h->gso_size || h->hdr_len > flen))
+		return false;
+	if (h->flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
+		return false;
+	return !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+	       ((size_t)h->csum_start + h->csum_offset + 2 <= flen);
+}
+
+/* An opened plaintext pt[r] (VNI word [+ vnet header] + frame) into its
+ * network's TAP. */
+static void deliver(struct sealer *s, uint8_t *pt, size_t r)
+{
+	uint32_t word = r >= VNI_LEN ? get32(pt) : 0;
+	size_t hl = word & VNI_F_VNET ? VNET_LEN : 0;
+	uint32_t vni = word & ~VNI_F_VNET;
+	if (r < VNI_LEN + hl + ETH_HLEN_ || vni > 0xffffff ||
+	    (hl && !vnet_ok((const struct virtio_net_hdr *)(pt + VNI_LEN), r - VNI_LEN - hl))) {
+		s->c.malformed++;
+		return;
+	}
+	struct net *n = net_find(s, vni);
+	if (!n || n->fd < 0) {
+		s->c.unknown_vni++;
+		return;
+	}
+	static const struct virtio_net_hdr none;
+	struct iovec iov[2] = {
+		{ hl ? pt + VNI_LEN : (void *)&none, VNET_LEN },
+		{ pt + VNI_LEN + hl, r - VNI_LEN - hl },
+	};
+	if (writev(n->fd, iov, 2) < 0) {
+		s->c.tx_error++;
+		if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS)
+			tap_lost(n, errno);
+		return;
+	}
+	n->rx_frames++;
+	s->c.rx_frames++;
+	s->c.rx_bytes += r;
+}
+
+/* One opened chunk c[r] of a train from v: kept in v's reassembly buffer
+ * until the train is whole, then delivered. A chunk of another train
+ * abandons an unfinished one (its lost datagrams will not come: a train
+ * is sent at once, and the replay window keeps old chunks out). */
+static void rx_train(struct sealer *s, struct vtep *v, const uint8_t *c, size_t r)
+{
+	if (r <= VNI_LEN + TRAIN_HDR) {
+		s->c.malformed++;
+		return;
+	}
+	uint32_t id = get32(c + 4);
+	unsigned idx = c[8], cnt = c[9];
+	size_t unit = (size_t)c[10] << 8 | c[11];
+	size_t dl = r - VNI_LEN - TRAIN_HDR;
+	if (!cnt || idx >= cnt || unit < 64 || (size_t)cnt * unit > PT_BUF ||
+	    (idx + 1 < cnt ? dl != unit : dl > unit)) {
+		s->c.malformed++;
+		return;
+	}
+	if (!v->rt.buf)
+		v->rt.buf = xmalloc(PT_BUF);
+	if (!v->rt.active || v->rt.id != id) {
+		if (v->rt.active)
+			s->c.trains_lost++;
+		v->rt.active = true;
+		v->rt.id = id;
+		v->rt.cnt = (uint8_t)cnt;
+		v->rt.unit = (uint16_t)unit;
+		v->rt.ngot = 0;
+		memset(v->rt.got, 0, sizeof(v->rt.got));
+	} else if (v->rt.cnt != cnt || v->rt.unit != unit) {
+		s->c.malformed++;
+		return;
+	}
+	uint8_t bit = (uint8_t)(1u << (idx & 7));
+	if (v->rt.got[idx >> 3] & bit)
+		return;
+	v->rt.got[idx >> 3] |= bit;
+	memcpy(v->rt.buf + idx * unit, c + VNI_LEN + TRAIN_HDR, dl);
+	if (idx + 1 == cnt)
+		v->rt.last_len = dl;
+	if (++v->rt.ngot < cnt)
+		return;
+	v->rt.active = false;
+	s->c.trains_rx++;
+	size_t total = (cnt - 1) * unit + v->rt.last_len;
+	if (total < VNI_LEN || (get32(v->rt.buf) & VNI_F_TRAIN)) {
+		s->c.malformed++;
+		return;
+	}
+	deliver(s, v->rt.buf, total);
+}
+
 static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struct sockaddr_in *from)
 {
 	struct vtep *v = vtep_find(s->vteps, s->nvteps, ntohl(from->sin_addr.s_addr));
@@ -385,25 +664,10 @@ static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struc
 			s->c.malformed++;
 		return;
 	}
-	if (r < VNI_LEN + ETH_HLEN_) {
-		s->c.malformed++;
-		return;
-	}
-	uint32_t vni = get32(s->pt);
-	struct net *n = net_find(s, vni);
-	if (!n || n->fd < 0) {
-		s->c.unknown_vni++;
-		return;
-	}
-	if (write(n->fd, s->pt + VNI_LEN, (size_t)r - VNI_LEN) < 0) {
-		s->c.tx_error++;
-		if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS)
-			tap_lost(n, errno);
-		return;
-	}
-	n->rx_frames++;
-	s->c.rx_frames++;
-	s->c.rx_bytes += (size_t)r;
+	if (get32(s->pt) & VNI_F_TRAIN)
+		rx_train(s, v, s->pt, (size_t)r);
+	else
+		deliver(s, s->pt, (size_t)r);
 }
 
 static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -414,17 +678,32 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		for (unsigned i = 0; i < SEALER_BATCH; i++) {
 			s->rxm[i].msg_hdr.msg_namelen = sizeof(s->rxa[i]);
+			s->rxm[i].msg_hdr.msg_control = s->rxc[i].buf;
+			s->rxm[i].msg_hdr.msg_controllen = sizeof(s->rxc[i].buf);
 			s->rxv[i].iov_len = PKT_CAP;
 		}
 		int r = recvmmsg(s->udp, s->rxm, SEALER_BATCH, MSG_DONTWAIT, NULL);
 		if (r <= 0)
 			break;
 		for (int i = 0; i < r; i++) {
-			if (s->rxm[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			struct msghdr *mh = &s->rxm[i].msg_hdr;
+			if (mh->msg_flags & MSG_TRUNC) {
 				s->c.malformed++;
 				continue;
 			}
-			rx_one(s, s->rxv[i].iov_base, s->rxm[i].msg_len, &s->rxa[i]);
+			/* UDP_GRO: datagrams of one sender coalesced, each gso bytes
+			 * but the last; every one is sealed on its own */
+			size_t len = s->rxm[i].msg_len, gso = len;
+			for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm))
+				if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+					int g;
+					memcpy(&g, CMSG_DATA(cm), sizeof(g));
+					if (g > 0)
+						gso = (size_t)g;
+				}
+			const uint8_t *p = s->rxv[i].iov_base;
+			for (size_t off = 0; off < len; off += gso)
+				rx_one(s, p + off, len - off < gso ? len - off : gso, &s->rxa[i]);
 		}
 		if (r < SEALER_BATCH)
 			break;
@@ -455,7 +734,7 @@ static int tap_open(struct net *n)
 	}
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", n->tap);
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -468,6 +747,21 @@ static int tap_open(struct net *n)
 	} else if (ioctl(fd, TUNSETPERSIST, 1) < 0) {
 		r = -errno;
 		what = "TUNSETPERSIST";
+	} else {
+		/* vnet headers, little endian on the wire whatever the host,
+		 * and TCP super-frames (TSO) with partial checksums from the
+		 * bridge: one read per up to 64 KiB instead of per packet */
+		int hsz = VNET_LEN, le = 1;
+		if (ioctl(fd, TUNSETVNETHDRSZ, &hsz) < 0) {
+			r = -errno;
+			what = "TUNSETVNETHDRSZ";
+		} else if (ioctl(fd, TUNSETVNETLE, &le) < 0 && errno != EINVAL) {
+			r = -errno;
+			what = "TUNSETVNETLE";
+		} else if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) {
+			r = -errno;
+			what = "TUNSETOFFLOAD";
+		}
 	}
 	if (!r && n->mtu) {
 		ifr.ifr_mtu = (int)n->mtu;
@@ -583,6 +877,7 @@ static void vtep_free(struct vtep *v)
 		return;
 	seal_tx_clear(&v->tx);
 	seal_rx_clear(&v->rx);
+	free(v->rt.buf);
 	free(v);
 }
 
@@ -654,6 +949,10 @@ static int udp_open(uint32_t self, uint16_t port)
 	/* Let the underlay fragment what does not fit rather than lose it
 	 * to a path-MTU black hole (the kernel VXLAN path does the same). */
 	setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont));
+	/* coalesced receives of trains (fewer wake-ups); without it, one
+	 * datagram per read works the same */
+	int one = 1;
+	setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	sa.sin_addr.s_addr = htonl(self);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -662,6 +961,35 @@ static int udp_open(uint32_t self, uint16_t port)
 		return r;
 	}
 	return fd;
+}
+
+/* The sealed datagram size that crosses the underlay unfragmented: the
+ * MTU of the interface holding self (host order), less IPv4 and UDP
+ * headers; 1472 (MTU 1500) when it cannot be found. */
+static uint16_t underlay_seg(uint32_t self)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	unsigned mtu = 1500;
+	if (getifaddrs(&ifs) == 0) {
+		for (i = ifs; i; i = i->ifa_next) {
+			const struct sockaddr_in *a = (const void *)i->ifa_addr;
+			if (!a || a->sin_family != AF_INET || ntohl(a->sin_addr.s_addr) != self)
+				continue;
+			struct ifreq ifr;
+			memset(&ifr, 0, sizeof(ifr));
+			snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", i->ifa_name);
+			int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (sk >= 0 && ioctl(sk, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu >= 576)
+				mtu = (unsigned)ifr.ifr_mtu;
+			if (sk >= 0)
+				close(sk);
+			break;
+		}
+		freeifaddrs(ifs);
+	}
+	if (mtu > 65535)
+		mtu = 65535;
+	return (uint16_t)(mtu - 28);
 }
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); r = -EINVAL; goto out; } while (0)
@@ -761,6 +1089,7 @@ int sealer_apply(struct sealer *s, const Swarm__SealerConfig *cfg, char *err, si
 		}
 		s->udp = udp;
 		udp = -1;
+		s->seg = underlay_seg(self);
 		ev_io_init(&s->uio, udp_cb, s->udp, EV_READ);
 		s->uio.data = s;
 		ev_io_start(s->loop, &s->uio);
@@ -919,6 +1248,10 @@ void sealer_status(const struct sealer *s, Swarm__SealerStatus *st)
 	st->drop_tx_error = c->tx_error;
 	st->drop_no_key = c->no_key;
 	st->rekeys = c->rekeys;
+	st->trains_tx = c->trains_tx;
+	st->trains_rx = c->trains_rx;
+	st->trains_lost = c->trains_lost;
+	st->drop_too_big = c->too_big;
 	st->key_ids = xcalloc(s->nring + 1, sizeof(*st->key_ids));
 	for (size_t i = 0; i < s->nring; i++)
 		st->key_ids[st->n_key_ids++] = s->ring[i].id;
@@ -1013,7 +1346,9 @@ int sealer_new(struct ev_loop *loop, struct sealer **out)
 	struct sealer *s = xcalloc(1, sizeof(*s));
 	s->loop = loop;
 	s->udp = -1;
-	s->pt = xmalloc(PT_CAP);
+	s->pt = xmalloc(PT_BUF);
+	s->chunk = xmalloc(PKT_CAP);
+	s->seg = 1472;
 	s->txbuf = xmalloc((size_t)SEALER_BATCH * PKT_CAP);
 	s->rxbuf = xmalloc((size_t)SEALER_BATCH * PKT_CAP);
 	for (unsigned i = 0; i < SEALER_BATCH; i++) {
@@ -1051,6 +1386,7 @@ void sealer_free(struct sealer *s)
 	free(s->peers);
 	OPENSSL_cleanse(s->ring, sizeof(s->ring));
 	free(s->pt);
+	free(s->chunk);
 	free(s->txbuf);
 	free(s->rxbuf);
 	free(s);

@@ -13,8 +13,21 @@
  *
  * Wire format: one UDP datagram from self:port to vtep:port per frame,
  * holding seal_tx_seal(plaintext) (seal.h: 16-byte header, ciphertext,
- * 16-byte tag) where plaintext = VNI (4 bytes, big endian, top 8 bits 0)
- * || the Ethernet frame (from its destination MAC, no FCS). The default
+ * 16-byte tag) where plaintext = VNI word (4 bytes, big endian: the VNI
+ * in the low 24 bits; bit 31 set = a vnet header follows; the other bits
+ * 0) [|| struct virtio_net_hdr, 10 bytes, little endian] || the Ethernet
+ * frame (from its destination MAC, no FCS).
+ *
+ * Offload: the TAPs run with vnet headers and TSO, so the kernel hands
+ * over a container's TCP super-frames (up to its veth's gso_max_size,
+ * which netd sets to DP_SEALED_GSO_MAX on encrypted networks) in one
+ * read. Such a frame is sealed whole, with its vnet header (GSO type and
+ * size, partial checksum offsets), into one datagram, which the underlay
+ * IP layer fragments; the receiver writes it into its TAP with that
+ * header, and the kernel segments or delivers it as one. Every other
+ * frame has its partial checksum finished here and travels without the
+ * header, so its overhead stays SEALER_OVERHEAD and it is not fragmented.
+ * The default
  * port is SEALER_PORT (4793/udp): the kernel VXLAN sockets hold 4789, and
  * a sealed packet sent to 4789 by mistake is dropped by the kernel (the
  * VXLAN I flag is clear in SEAL_MAGIC).

@@ -271,6 +271,14 @@ struct json_object *sealer_ctl_json(const struct sealer_ctl *c)
 	json_object_object_add(s, "DropReplay", json_object_new_uint64(st->drop_replay));
 	json_object_object_add(s, "DropNoPeer", json_object_new_uint64(st->drop_no_peer));
 	json_object_object_add(s, "DropUnknownSender", json_object_new_uint64(st->drop_unknown_sender));
+	json_object_object_add(s, "DropMalformed", json_object_new_uint64(st->drop_malformed));
+	json_object_object_add(s, "DropTxError", json_object_new_uint64(st->drop_tx_error));
+	json_object_object_add(s, "TrainsTx", json_object_new_uint64(st->trains_tx));
+	json_object_object_add(s, "TrainsRx", json_object_new_uint64(st->trains_rx));
+	json_object_object_add(s, "TrainsLost", json_object_new_uint64(st->trains_lost));
+	json_object_object_add(s, "DropTooBig", json_object_new_uint64(st->drop_too_big));
+	json_object_object_add(s, "TxBytes", json_object_new_uint64(st->tx_bytes));
+	json_object_object_add(s, "RxBytes", json_object_new_uint64(st->rx_bytes));
 	json_object_object_add(s, "Rekeys", json_object_new_uint64(st->rekeys));
 	struct json_object *ids = json_object_new_array();
 	for (size_t i = 0; i < st->n_key_ids; i++)
