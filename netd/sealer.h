@@ -15,18 +15,25 @@
  * holding seal_tx_seal(plaintext) (seal.h: 16-byte header, ciphertext,
  * 16-byte tag) where plaintext = VNI word (4 bytes, big endian: the VNI
  * in the low 24 bits; bit 31 set = a vnet header follows; the other bits
- * 0) [|| struct virtio_net_hdr, 10 bytes, little endian] || the Ethernet
+ * 0; bit 30: a train chunk, below) [|| struct virtio_net_hdr, 10 bytes,
+ * little endian] || the Ethernet
  * frame (from its destination MAC, no FCS).
  *
  * Offload: the TAPs run with vnet headers and TSO, so the kernel hands
  * over a container's TCP super-frames (up to its veth's gso_max_size,
  * which netd sets to DP_SEALED_GSO_MAX on encrypted networks) in one
- * read. Such a frame is sealed whole, with its vnet header (GSO type and
- * size, partial checksum offsets), into one datagram, which the underlay
- * IP layer fragments; the receiver writes it into its TAP with that
- * header, and the kernel segments or delivers it as one. Every other
- * frame has its partial checksum finished here and travels without the
- * header, so its overhead stays SEALER_OVERHEAD and it is not fragmented.
+ * read. Such a plaintext (with its vnet header: GSO type and size,
+ * partial checksum offsets) travels as a train: chunks of it, each sealed
+ * on its own (own counter and tag) inside a plaintext of VNI word with
+ * bit 30 set || train id (4) || index (1) || count (1) || chunk size (2)
+ * || the chunk, every sealed datagram but the last exactly as large as
+ * the underlay MTU allows (MTU - 28), all sent in one UDP_SEGMENT call.
+ * The receiver (UDP_GRO, or datagram by datagram) opens each, puts the
+ * chunks of one train together per sender, and writes the whole into its
+ * TAP with the header; the kernel delivers it as one. A train missing a
+ * datagram is abandoned when the next one starts. No IP fragments. Every
+ * other frame has its partial checksum finished here and travels alone
+ * without the header, so its overhead stays SEALER_OVERHEAD.
  * The default
  * port is SEALER_PORT (4793/udp): the kernel VXLAN sockets hold 4789, and
  * a sealed packet sent to 4789 by mistake is dropped by the kernel (the
