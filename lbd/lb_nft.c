@@ -158,8 +158,10 @@ char *lb_nft_set_cmd(const char *t, const struct lb_service *old, const struct l
 		lb_buf_printf(&b, "%s", sk);
 		free(sk);
 	}
-	/* old's entries that svc does not keep; the kept ones are re-added
-	 * below, which nft takes as a no-op. */
+	/* old's entries that svc does not keep go; only entries old lacks
+	 * are added. Re-adding a kept element is not a no-op in every
+	 * kernel: under load a packet racing the transaction could miss the
+	 * map and leave un-NATed (seen as ENETUNREACH to a VIP). */
 	if (old && old->vip.s_addr && old->vip.s_addr != svc->vip.s_addr)
 		lb_buf_printf(&b, "delete element ip %s vips { %s }\n", t, lbn_ip(old->vip, ip));
 	for (size_t i = 0; old && i < old->n_ports; i++) {
@@ -171,12 +173,13 @@ char *lb_nft_set_cmd(const char *t, const struct lb_service *old, const struct l
 	lb_buf_printf(&b, "add chain ip %s " LBN_CHAIN_PREFIX "%s\n", t, svc->id);
 	lb_buf_printf(&b, "flush chain ip %s " LBN_CHAIN_PREFIX "%s\n", t, svc->id);
 	lbn_rules(&b, t, svc);
-	if (svc->vip.s_addr)
+	if (svc->vip.s_addr && !(old && old->vip.s_addr == svc->vip.s_addr))
 		lb_buf_printf(&b, "add element ip %s vips { %s : goto " LBN_CHAIN_PREFIX "%s }\n", t,
 			      lbn_ip(svc->vip, ip), svc->id);
 	for (size_t i = 0; i < svc->n_ports; i++)
-		lb_buf_printf(&b, "add element ip %s ports { %s . %u : goto " LBN_CHAIN_PREFIX "%s }\n",
-			      t, lb_proto_name(svc->ports[i].proto), svc->ports[i].published, svc->id);
+		if (!(old && lb_service_port(old, svc->ports[i].proto, svc->ports[i].published)))
+			lb_buf_printf(&b, "add element ip %s ports { %s . %u : goto " LBN_CHAIN_PREFIX "%s }\n",
+				      t, lb_proto_name(svc->ports[i].proto), svc->ports[i].published, svc->id);
 	return lb_buf_take(&b);
 }
 

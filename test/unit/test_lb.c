@@ -577,7 +577,8 @@ static void test_nft_update_remove(void **unused)
 
 	/* Backends change, the VIP moves, udp 8053 goes, tcp 8080 stays:
 	 * old entries not kept are deleted in the same batch, the chain is
-	 * flushed and refilled (N changed). */
+	 * flushed and refilled (N changed), the new VIP's entry is added and
+	 * the kept port's entry is left alone (not added again). */
 	char *cmd = lb_nft_set_cmd("swarm_lb", &st.svcs[0], &nst.svcs[0], false, true);
 	assert_string_equal(cmd,
 		"delete element ip swarm_lb vips { 198.18.0.100 }\n"
@@ -588,8 +589,7 @@ static void test_nft_update_remove(void **unused)
 			"map { 0 : 198.51.100.12, 1 : 198.51.100.13, 2 : 198.51.100.14 }\n"
 		"add rule ip swarm_lb svc_web tcp dport 8080 dnat to numgen inc mod 3 "
 			"map { 0 : 198.51.100.12, 1 : 198.51.100.13, 2 : 198.51.100.14 } : 8080\n"
-		"add element ip swarm_lb vips { 198.18.0.101 : goto svc_web }\n"
-		"add element ip swarm_lb ports { tcp . 8080 : goto svc_web }\n");
+		"add element ip swarm_lb vips { 198.18.0.101 : goto svc_web }\n");
 	free(cmd);
 
 	/* No backends: rejects, and the map entries still lead here. */
