@@ -29,17 +29,15 @@
 #include "log.h"
 #include "pb.h"
 #include "seal.h"
+#include "sealer_wire.h"
 #include "util.h"
 
 #define PKT_CAP 65536u                     /* one UDP datagram (SEAL_MAX_PACKET fits) */
 #define PT_CAP SEAL_MAX_FRAME              /* plaintext: VNI [+ vnet header] + frame */
 #define PT_BUF (65536u + 64)               /* room for the largest TAP read */
 #define VNI_LEN 4
-#define VNET_LEN ((int)sizeof(struct virtio_net_hdr))   /* 10 */
-#define VNI_F_VNET 0x80000000u             /* VNI word: a vnet header follows (sealer.h) */
-#define VNI_F_TRAIN 0x40000000u            /* VNI word: one chunk of a train (sealer.h) */
-#define TRAIN_HDR 8                        /* train id 4, index 1, count 1, unit 2 */
-#define TRAIN_MAX 255                      /* chunks per train */
+#define VNET_LEN ((int)SW_VNET_LEN)
+#define CHUNK_HDR (SW_VNI_LEN + SW_TRAIN_HDR)   /* a train chunk's plaintext header */
 #define UDP_MAX_PAYLOAD 65507u             /* a UDP GSO send: all its segments together */
 #define ETH_HLEN_ 14
 #define ARP_LEN (ETH_HLEN_ + 28)
@@ -59,16 +57,8 @@ struct vtep {
 	double auth_logged;            /* ev_now of the last authentication failure log */
 	uint64_t auth_unlogged;        /* failures since */
 	uint32_t train_tx;             /* id of the last train sent to it */
-	struct {                       /* the train being received from it */
-		bool active;
-		uint32_t id;
-		uint8_t cnt;
-		uint16_t unit;             /* bytes per chunk but the last */
-		unsigned ngot;
-		size_t last_len;
-		uint8_t got[32];           /* bitmap of chunk indexes */
-		uint8_t *buf;              /* PT_BUF bytes, allocated on first use */
-	} rt;
+	struct sw_reasm rt;            /* the train being received from it */
+	uint8_t *rt_buf;               /* its bytes (PT_BUF), allocated on first use */
 };
 
 /* A remote endpoint. */
@@ -292,9 +282,9 @@ static void slot_segment(struct sealer *s, unsigned i)
  * (UDP_GRO) opens each alike. */
 static void tx_train(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t len)
 {
-	size_t unit = (size_t)s->seg - SEAL_OVERHEAD - VNI_LEN - TRAIN_HDR;
+	size_t unit = (size_t)s->seg - SEAL_OVERHEAD - CHUNK_HDR;
 	size_t cnt = (len + unit - 1) / unit;
-	if (cnt > TRAIN_MAX) {
+	if (cnt > SW_TRAIN_MAX) {
 		s->c.too_big++;
 		return;
 	}
@@ -311,15 +301,10 @@ static void tx_train(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t
 		}
 		size_t dl = k + 1 < cnt ? unit : len - k * unit;
 		uint8_t *c = s->chunk;
-		put32(c, (get32(pt) & 0xffffffu) | VNI_F_TRAIN);
-		put32(c + 4, id);
-		c[8] = (uint8_t)k;
-		c[9] = (uint8_t)cnt;
-		c[10] = (uint8_t)(unit >> 8);
-		c[11] = (uint8_t)unit;
-		memcpy(c + VNI_LEN + TRAIN_HDR, pt + k * unit, dl);
+		sw_chunk_header(c, get32(pt), id, (unsigned)k, (unsigned)cnt, unit);
+		memcpy(c + CHUNK_HDR, pt + k * unit, dl);
 		uint8_t *out = (uint8_t *)s->txv[slot].iov_base + s->txv[slot].iov_len;
-		ssize_t n = seal_for(s, v, c, VNI_LEN + TRAIN_HDR + dl, out, s->seg);
+		ssize_t n = seal_for(s, v, c, CHUNK_HDR + dl, out, s->seg);
 		if (n < 0) {
 			/* the train is lost; what the slot holds goes as it is */
 			if (!s->txv[slot].iov_len)
@@ -344,7 +329,7 @@ static void tx_one(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t l
 		s->c.no_key++;
 		return;
 	}
-	if (len + SEAL_OVERHEAD > s->seg && (get32(pt) & VNI_F_VNET)) {
+	if (len + SEAL_OVERHEAD > s->seg && (get32(pt) & SW_F_VNET)) {
 		tx_train(s, v, pt, len);
 		return;
 	}
@@ -397,29 +382,6 @@ static bool proxy_arp(struct sealer *s, struct net *n, const uint8_t *f, size_t 
 	return true;
 }
 
-/* Completes a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM: the field
- * holds the pseudo-header sum) over f[start..len) into f[start + off].
- * false when the offsets do not fit the frame. */
-static bool csum_complete(uint8_t *f, size_t len, size_t start, size_t off)
-{
-	if (start >= len || off + 2 > len - start)
-		return false;
-	uint32_t sum = 0;
-	size_t i = start;
-	for (; i + 1 < len; i += 2)
-		sum += (uint32_t)f[i] << 8 | f[i + 1];
-	if (i < len)
-		sum += (uint32_t)f[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	uint16_t c = (uint16_t)~sum;
-	if (!c)
-		c = 0xffff;   /* as the kernel does: 0 would mean "no checksum" to UDP */
-	f[start + off] = (uint8_t)(c >> 8);
-	f[start + off + 1] = (uint8_t)c;
-	return true;
-}
-
 /* One plaintext (pt, len: VNI word [+ vnet header] + frame) of n, whose
  * Ethernet frame starts at f. */
 static void tx_frame(struct sealer *s, struct net *n, const uint8_t *pt, size_t len,
@@ -461,12 +423,12 @@ static void tx_read(struct sealer *s, struct net *n, size_t r)
 					 n->vni, flen);
 			return;
 		}
-		put32(s->pt, n->vni | VNI_F_VNET);
+		put32(s->pt, n->vni | SW_F_VNET);
 		tx_frame(s, n, s->pt, VNI_LEN + r, f, flen);
 		return;
 	}
 	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
-	    !csum_complete(f, flen, h->csum_start, h->csum_offset)) {
+	    !sw_csum_complete(f, flen, h->csum_start, h->csum_offset)) {
 		s->c.malformed++;
 		return;
 	}
@@ -544,35 +506,16 @@ static void auth_failed(struct sealer *s, struct vtep *v, const uint8_t *pkt, si
 	v->auth_unlogged = 0;
 }
 
-/* A peer's vnet header before it goes into our TAP: a TCP super-frame
- * (or none) whose offsets fit its frame of flen bytes. The kernel checks
- * again; this keeps nonsense from a key holder out of the log. */
-static bool vnet_ok(const struct virtio_net_hdr *h, size_t flen)
-{
-	uint8_t type = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
-	if (type != VIRTIO_NET_HDR_GSO_NONE && type != VIRTIO_NET_HDR_GSO_TCPV4 &&
-	    type != VIRTIO_NET_HDR_GSO_TCPV6)
-		return false;
-	if (type != VIRTIO_NET_HDR_GSO_NONE && (!h->gso_size || h->hdr_len > flen))
-		return false;
-	if (h->flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
-		return false;
-	return !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
-	       ((size_t)h->csum_start + h->csum_offset + 2 <= flen);
-}
-
 /* An opened plaintext pt[r] (VNI word [+ vnet header] + frame) into its
  * network's TAP. */
 static void deliver(struct sealer *s, uint8_t *pt, size_t r)
 {
-	uint32_t word = r >= VNI_LEN ? get32(pt) : 0;
-	size_t hl = word & VNI_F_VNET ? VNET_LEN : 0;
-	uint32_t vni = word & ~VNI_F_VNET;
-	if (r < VNI_LEN + hl + ETH_HLEN_ || vni > 0xffffff ||
-	    (hl && !vnet_ok((const struct virtio_net_hdr *)(pt + VNI_LEN), r - VNI_LEN - hl))) {
+	struct sw_frame fr;
+	if (sw_frame_parse(pt, r, &fr) < 0) {
 		s->c.malformed++;
 		return;
 	}
+	uint32_t vni = fr.vni;
 	struct net *n = net_find(s, vni);
 	if (!n || n->fd < 0) {
 		s->c.unknown_vni++;
@@ -580,8 +523,8 @@ static void deliver(struct sealer *s, uint8_t *pt, size_t r)
 	}
 	static const struct virtio_net_hdr none;
 	struct iovec iov[2] = {
-		{ hl ? pt + VNI_LEN : (void *)&none, VNET_LEN },
-		{ pt + VNI_LEN + hl, r - VNI_LEN - hl },
+		{ fr.vnet ? (void *)fr.vnet : (void *)&none, VNET_LEN },
+		{ (void *)fr.frame, fr.frame_len },
 	};
 	if (writev(n->fd, iov, 2) < 0) {
 		s->c.tx_error++;
@@ -600,51 +543,19 @@ static void deliver(struct sealer *s, uint8_t *pt, size_t r)
  * is sent at once, and the replay window keeps old chunks out). */
 static void rx_train(struct sealer *s, struct vtep *v, const uint8_t *c, size_t r)
 {
-	if (r <= VNI_LEN + TRAIN_HDR) {
+	struct sw_chunk ch;
+	size_t total;
+	if (!v->rt_buf)
+		v->rt_buf = xmalloc(PT_BUF);
+	int k = sw_chunk_parse(c, r, PT_BUF, &ch);
+	if (k == 0)
+		k = sw_reasm_add(&v->rt, v->rt_buf, PT_BUF, &ch, &total, &s->c.trains_lost);
+	if (k < 0)
 		s->c.malformed++;
+	if (k <= 0)
 		return;
-	}
-	uint32_t id = get32(c + 4);
-	unsigned idx = c[8], cnt = c[9];
-	size_t unit = (size_t)c[10] << 8 | c[11];
-	size_t dl = r - VNI_LEN - TRAIN_HDR;
-	if (!cnt || idx >= cnt || unit < 64 || (size_t)cnt * unit > PT_BUF ||
-	    (idx + 1 < cnt ? dl != unit : dl > unit)) {
-		s->c.malformed++;
-		return;
-	}
-	if (!v->rt.buf)
-		v->rt.buf = xmalloc(PT_BUF);
-	if (!v->rt.active || v->rt.id != id) {
-		if (v->rt.active)
-			s->c.trains_lost++;
-		v->rt.active = true;
-		v->rt.id = id;
-		v->rt.cnt = (uint8_t)cnt;
-		v->rt.unit = (uint16_t)unit;
-		v->rt.ngot = 0;
-		memset(v->rt.got, 0, sizeof(v->rt.got));
-	} else if (v->rt.cnt != cnt || v->rt.unit != unit) {
-		s->c.malformed++;
-		return;
-	}
-	uint8_t bit = (uint8_t)(1u << (idx & 7));
-	if (v->rt.got[idx >> 3] & bit)
-		return;
-	v->rt.got[idx >> 3] |= bit;
-	memcpy(v->rt.buf + idx * unit, c + VNI_LEN + TRAIN_HDR, dl);
-	if (idx + 1 == cnt)
-		v->rt.last_len = dl;
-	if (++v->rt.ngot < cnt)
-		return;
-	v->rt.active = false;
 	s->c.trains_rx++;
-	size_t total = (cnt - 1) * unit + v->rt.last_len;
-	if (total < VNI_LEN || (get32(v->rt.buf) & VNI_F_TRAIN)) {
-		s->c.malformed++;
-		return;
-	}
-	deliver(s, v->rt.buf, total);
+	deliver(s, v->rt_buf, total);
 }
 
 static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struct sockaddr_in *from)
@@ -664,7 +575,7 @@ static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struc
 			s->c.malformed++;
 		return;
 	}
-	if (get32(s->pt) & VNI_F_TRAIN)
+	if (get32(s->pt) & SW_F_TRAIN)
 		rx_train(s, v, s->pt, (size_t)r);
 	else
 		deliver(s, s->pt, (size_t)r);
@@ -877,7 +788,7 @@ static void vtep_free(struct vtep *v)
 		return;
 	seal_tx_clear(&v->tx);
 	seal_rx_clear(&v->rx);
-	free(v->rt.buf);
+	free(v->rt_buf);
 	free(v);
 }
 
