@@ -12,9 +12,9 @@
 # namespaces (nsenter), so the data path is exactly the containers'.
 # Each rep runs plain then encrypted back to back; figures are medians.
 #   Gbit/s       iperf3's receiver figure
-#   packets/s    frames the sealers moved (both directions, both nodes'
-#                counters) per second; for plain, the underlay veth's
-#                packets (both directions) per second
+#   packets/s    node1's underlay veth packets, both directions, per
+#                second, as the veth counts them: a GSO skb (plain VXLAN's
+#                super-packets, the sealer's UDP_SEGMENT trains) once
 #   CPU/Gbit/s   CPU seconds of the whole machine (/proc/stat, all cores,
 #                everything: iperf3, the kernel, the sealers) per Gbit
 #                carried; and of the two sealers alone for encrypted
@@ -85,26 +85,20 @@ sealer_ticks() { # [NODE]
 	done
 	echo "$t"
 }
-sealer_frames() {
-	local n t=0
-	for n in node1 node2; do
-		t=$((t + $(on "$n" swarm-netd status | jq '.Sealer.Status.TxFrames + .Sealer.Status.RxFrames')))
-	done
-	echo "$t"
-}
-veth_packets() { on node1 cat /sys/class/net/eth0/statistics/tx_packets /sys/class/net/eth0/statistics/rx_packets | awk '{ t += $1 } END { print t }'; }
+# node1's underlay packets both ways, as its veth counts them (a GSO skb once)
+veth_packets() { on node1 ip -j -s link show eth0 | jq '.[0].stats64.rx.packets + .[0].stats64.tx.packets'; }
 HZ=$(getconf CLK_TCK)
 
 # One run: prints "GBPS PPS CPU_PER_GBIT SEALER_CPU_PER_GBIT".
 run() { # KIND IP
 	local c0 c1 s0 s1 p0 p1 bps gb a0 a1 b0 b1
 	c0=$(cpu_total); s0=$(sealer_ticks); a0=$(sealer_ticks node1); b0=$(sealer_ticks node2)
-	if [ "$1" = enc ]; then p0=$(sealer_frames); else p0=$(veth_packets); fi
+	p0=$(veth_packets)
 	nsenter --net="$ns1" timeout $((DURATION + 30)) iperf3 -c "$2" -t "$DURATION" -P "$STREAMS" -J > "$work/$1.json"
 	c1=$(cpu_total); s1=$(sealer_ticks); a1=$(sealer_ticks node1); b1=$(sealer_ticks node2)
 	[ "$1" = enc ] && awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v d="$DURATION" -v hz="$HZ" \
 		'BEGIN { printf "    sealer CPU: node1 (sending) %.0f%%, node2 (receiving) %.0f%% of a core\n", 100 * a / hz / d, 100 * b / hz / d }' >&2
-	if [ "$1" = enc ]; then p1=$(sealer_frames); else p1=$(veth_packets); fi
+	p1=$(veth_packets)
 	bps=$(jq '.end.sum_received.bits_per_second' "$work/$1.json")
 	gb=$(awk -v b="$bps" -v d="$DURATION" 'BEGIN { print b * d / 1e9 }')
 	awk -v b="$bps" -v d="$DURATION" -v p=$((p1 - p0)) -v c=$((c1 - c0)) -v s=$((s1 - s0)) -v hz="$HZ" -v gb="$gb" \
