@@ -81,7 +81,7 @@ if [ -n "$node" ]; then
 fi
 
 echo
-echo "== The overlay: each node's containers on ol_net, and a request across nodes by IP (VXLAN)"
+echo "== The overlay: each node's containers on ol_net, and a request across nodes by IP (encrypted: AES-GCM by swarm-sealer on udp/4793)"
 on node2 swarmadm network inspect ol_net --format '{{json .Containers}}'
 other=node2; [ "$node" = node2 ] && other=node3
 ip=$("$lab" exec "$other" -- swarmadm network inspect ol_net --format '{{json .Containers}}' 2>/dev/null |
