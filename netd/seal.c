@@ -428,3 +428,16 @@ uint32_t seal_spi(const uint8_t *key, size_t keylen, uint32_t src_addr, uint32_t
 	}
 	return 256 + w[7];
 }
+
+int seal_esp_key(const uint8_t *key, size_t keylen, uint32_t src_addr, uint32_t dst_addr,
+		 uint8_t *out)
+{
+	static const char tag[] = "swarm-esp1";
+	uint8_t info[sizeof(tag) - 1 + 32];
+	if (!key || !gossip_crypto_key_len_ok(keylen) || src_addr == dst_addr)
+		return -EINVAL;
+	memcpy(info, tag, sizeof(tag) - 1);
+	put_addr(info + sizeof(tag) - 1, src_addr);
+	put_addr(info + sizeof(tag) - 1 + 16, dst_addr);
+	return hkdf(key, keylen, "swarm-esp", info, sizeof(info), out, keylen + 4);
+}

@@ -183,4 +183,12 @@ ssize_t seal_rx_open(struct seal_rx *rx, const struct seal_key *ring, size_t nri
  * the kernel reports that as EEXIST when adding the SA. */
 uint32_t seal_spi(const uint8_t *key, size_t keylen, uint32_t src_addr, uint32_t dst_addr);
 
+/* The kernel ESP path's key for the src -> dst direction under ring key
+ * key: HKDF-SHA256(IKM = key, salt = "swarm-esp", info = "swarm-esp1" ||
+ * src || dst (IPv4-mapped, as for seal_spi)), keylen + 4 bytes (the AES
+ * key and rfc4106's 4-byte salt) into out[keylen + 4]. 0, or -EINVAL
+ * (bad key length, src == dst), -EIO. Both ends derive it alone. */
+int seal_esp_key(const uint8_t *key, size_t keylen, uint32_t src_addr, uint32_t dst_addr,
+		 uint8_t *out);
+
 #endif
