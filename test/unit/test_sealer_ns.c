@@ -17,6 +17,7 @@
  *   - a bad config is refused whole, the old one stays in force;
  *   - SIGKILL of sealer A leaves its TAP; a new sealer A given the same
  *     config restores traffic;
+ *   - the TAP deleted under the sealer: it reopens one and traffic resumes;
  *   - information only: TCP throughput through the sealed path vs the
  *     plain underlay (SEALER_TEST_MB, default 20 MB; 0 skips it).
  * With SEALER_BIN=<path of swarm-sealer> the children exec the program
@@ -693,6 +694,24 @@ static void test_restart(void **unused)
 	swarm__sealer_status__free_unpacked(b, NULL);
 }
 
+/* The TAP deleted under the running sealer (as when netd remakes the
+ * network's namespace): the sealer sees its fd fail, reopens a new TAP on
+ * br0 within its retry period, and traffic resumes. */
+static void test_tap_lost(void **unused)
+{
+	(void)unused;
+	assert_int_equal(ping_retry(fx.a.ct, CT_B, 3), 0);
+	assert_int_equal(ip_in(fx.a.ov, "link del dev %s", TAP), 0);
+	/* ping until it answers again: about SEALER_RETRY_S, bounded at 10 tries */
+	assert_int_equal(ping_retry(fx.a.ct, CT_B, 10), 0);
+	char *tap[] = { (char *)fx.ip, "link", "show", "dev", TAP, "master", "br0", NULL };
+	assert_int_equal(run_in(fx.a.ov, tap, false), 0);
+	Swarm__SealerStatus *a = status_of(&fx.a);
+	assert_int_equal(a->n_networks, 1);
+	assert_true(a->networks[0]->open);
+	swarm__sealer_status__free_unpacked(a, NULL);
+}
+
 static void test_throughput(void **unused)
 {
 	(void)unused;
@@ -733,6 +752,7 @@ int main(void)
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_tap_lost),
 		cmocka_unit_test(test_throughput),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
