@@ -1,11 +1,9 @@
 /* The kernel ESP probe (esp_probe.h). */
 #include "esp_probe.h"
+#include "xfrm_msg.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netlink.h>
-#include <linux/xfrm.h>
-#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,7 +14,8 @@
 #define PROBE_KEY_LEN 20   /* rfc4106: AES-128 key + 4-byte salt */
 
 /* In the child, in its own namespace: 0 when the state was added, else
- * the errno the kernel (or the socket) answered. */
+ * the errno the kernel (or the socket) answered. The state is the one
+ * the ESP path would add (xfrm_msg.h), with a throw-away key. */
 static int probe_child(void)
 {
 	if (unshare(CLONE_NEWNET) < 0)
@@ -24,40 +23,19 @@ static int probe_child(void)
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_XFRM);
 	if (fd < 0)
 		return errno;
-	struct {
-		struct nlmsghdr nh;
-		struct xfrm_usersa_info sa;
-		struct nlattr at;
-		struct xfrm_algo_aead aead;
-		char key[PROBE_KEY_LEN];
-	} __attribute__((packed)) req;
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = sizeof(req);
-	req.nh.nlmsg_type = XFRM_MSG_NEWSA;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-	req.nh.nlmsg_seq = 1;
-	req.sa.family = AF_INET;
-	req.sa.sel.family = AF_INET;
-	inet_pton(AF_INET, "192.0.2.1", &req.sa.id.daddr.a4);
-	inet_pton(AF_INET, "192.0.2.2", &req.sa.saddr.a4);
-	req.sa.id.spi = htonl(0x5eed);
-	req.sa.id.proto = IPPROTO_ESP;
-	req.sa.mode = XFRM_MODE_TRANSPORT;
-	req.sa.reqid = 1;
-	req.sa.lft.soft_byte_limit = req.sa.lft.hard_byte_limit = XFRM_INF;
-	req.sa.lft.soft_packet_limit = req.sa.lft.hard_packet_limit = XFRM_INF;
-	req.at.nla_len = sizeof(req.at) + sizeof(req.aead) + PROBE_KEY_LEN;
-	req.at.nla_type = XFRMA_ALG_AEAD;
-	snprintf(req.aead.alg_name, sizeof(req.aead.alg_name), "rfc4106(gcm(aes))");
-	req.aead.alg_key_len = PROBE_KEY_LEN * 8;
-	req.aead.alg_icv_len = 128;
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	struct xm_sa sa = { .src = 0xC0000202u, .dst = 0xC0000201u, .spi = 0x5eed,
+			    .keylen = PROBE_KEY_LEN, .dport = 4789 };
+	uint8_t req[512];
+	int n = xm_sa_msg(req, sizeof(req), &sa, 0, 1);
+	if (n < 0)
+		return -n;
+	struct sockaddr_nl sn = { .nl_family = AF_NETLINK };
+	if (sendto(fd, req, (size_t)n, 0, (struct sockaddr *)&sn, sizeof(sn)) < 0)
 		return errno;
 	char buf[512];
-	ssize_t n = recv(fd, buf, sizeof(buf), 0);
-	if (n < (ssize_t)(NLMSG_HDRLEN + sizeof(struct nlmsgerr)))
-		return n < 0 ? errno : EPROTO;
+	ssize_t got = recv(fd, buf, sizeof(buf), 0);
+	if (got < (ssize_t)(NLMSG_HDRLEN + sizeof(struct nlmsgerr)))
+		return got < 0 ? errno : EPROTO;
 	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
 	if (nh->nlmsg_type != NLMSG_ERROR)
 		return EPROTO;

@@ -897,18 +897,15 @@ int netd_configure(struct netd *n, const Swarm__NetdConfig *c, const char **err)
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < c->n_gossip_keys; i++)
-		if (c->gossip_keys[i].len != 16 && c->gossip_keys[i].len != 24 &&
-		    c->gossip_keys[i].len != 32) {
+		if (!gossip_crypto_key_len_ok(c->gossip_keys[i].len)) {
 			*err = "gossip keys must be 16, 24 or 32 bytes";
 			return -EINVAL;
 		}
-	for (size_t i = 0; i < c->n_datapath_keys; i++) {
-		size_t kl = c->datapath_keys[i]->key.len;
-		if (kl != 16 && kl != 24 && kl != 32) {
+	for (size_t i = 0; i < c->n_datapath_keys; i++)
+		if (!gossip_crypto_key_len_ok(c->datapath_keys[i]->key.len)) {
 			*err = "data-path keys must be 16, 24 or 32 bytes";
 			return -EINVAL;
 		}
-	}
 	Swarm__NetdConfig *old = n->conf;
 	bool restart = !old || strcmp(old->node_id, c->node_id) ||
 		       strcmp(old->advertise_addr, c->advertise_addr) || !n->g;

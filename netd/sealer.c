@@ -125,19 +125,8 @@ struct sealer {
 	struct counters c;
 };
 
-/* The VNI in front of each plaintext frame, big-endian. */
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, sizeof(v));
-	return ntohl(v);
-}
+/* What goes into a TAP before a frame without GSO or checksum work. */
+static const struct virtio_net_hdr vnet_none;
 
 /* ---- lookups ---- */
 
@@ -285,7 +274,9 @@ static void tx_train(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t
 	size_t unit = (size_t)s->seg - SEAL_OVERHEAD - CHUNK_HDR;
 	size_t cnt = (len + unit - 1) / unit;
 	if (cnt > SW_TRAIN_MAX) {
-		s->c.too_big++;
+		if (!s->c.too_big++)
+			log_warn("sealer, a %zu-byte super-frame needs more than %d datagrams; dropped",
+				 len, SW_TRAIN_MAX);
 		return;
 	}
 	uint32_t id = ++v->train_tx;
@@ -301,7 +292,7 @@ static void tx_train(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t
 		}
 		size_t dl = k + 1 < cnt ? unit : len - k * unit;
 		uint8_t *c = s->chunk;
-		sw_chunk_header(c, get32(pt), id, (unsigned)k, (unsigned)cnt, unit);
+		sw_chunk_header(c, sw_get32(pt), id, (unsigned)k, (unsigned)cnt, unit);
 		memcpy(c + CHUNK_HDR, pt + k * unit, dl);
 		uint8_t *out = (uint8_t *)s->txv[slot].iov_base + s->txv[slot].iov_len;
 		ssize_t n = seal_for(s, v, c, CHUNK_HDR + dl, out, s->seg);
@@ -329,7 +320,7 @@ static void tx_one(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t l
 		s->c.no_key++;
 		return;
 	}
-	if (len + SEAL_OVERHEAD > s->seg && (get32(pt) & SW_F_VNET)) {
+	if (len + SEAL_OVERHEAD > s->seg && (sw_get32(pt) & SW_F_VNET)) {
 		tx_train(s, v, pt, len);
 		return;
 	}
@@ -351,7 +342,7 @@ static bool proxy_arp(struct sealer *s, struct net *n, const uint8_t *f, size_t 
 	    memcmp(f + ETH_HLEN_, req_hdr, sizeof(req_hdr)) != 0)
 		return false;
 	const uint8_t *a = f + ETH_HLEN_;
-	uint32_t tip = get32(a + 24);
+	uint32_t tip = sw_get32(a + 24);
 	const struct peer *p = NULL;
 	for (size_t i = n->plo; i < n->phi; i++)
 		if (s->peers[i].ip == tip) {
@@ -370,11 +361,10 @@ static bool proxy_arp(struct sealer *s, struct net *n, const uint8_t *f, size_t 
 	ra[6] = 0;
 	ra[7] = 2;                         /* reply */
 	memcpy(ra + 8, p->mac, 6);         /* sender: the peer */
-	put32(ra + 14, tip);
+	sw_put32(ra + 14, tip);
 	memcpy(ra + 18, a + 8, 6);         /* target: the requester */
 	memcpy(ra + 24, a + 14, 4);
-	static const struct virtio_net_hdr none;
-	struct iovec iov[2] = { { (void *)&none, VNET_LEN }, { r, sizeof(r) } };
+	struct iovec iov[2] = { { (void *)&vnet_none, VNET_LEN }, { r, sizeof(r) } };
 	if (writev(n->fd, iov, 2) < 0)
 		s->c.tx_error++;
 	else
@@ -407,23 +397,16 @@ static void tx_frame(struct sealer *s, struct net *n, const uint8_t *pt, size_t 
 }
 
 /* What one TAP read left at s->pt + VNI_LEN: a vnet header and a frame
- * (r bytes). A TCP super-frame (GSO) travels whole, with its header, in
- * one datagram; any other frame travels alone with its checksum finished
- * here, so it costs the wire no more than SEALER_OVERHEAD. */
+ * (r bytes). A TCP super-frame (GSO) keeps its header and goes as a
+ * train (tx_one); any other frame travels alone with its checksum
+ * finished here, so it costs the wire no more than SEALER_OVERHEAD. */
 static void tx_read(struct sealer *s, struct net *n, size_t r)
 {
 	struct virtio_net_hdr *h = (struct virtio_net_hdr *)(s->pt + VNI_LEN);
 	uint8_t *f = s->pt + VNI_LEN + VNET_LEN;
 	size_t flen = r - VNET_LEN;
 	if (h->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-		if (VNI_LEN + r > PT_CAP) {
-			if (!s->c.too_big++)
-				log_warn("sealer, vni %u: a %zu-byte super-frame does not fit one sealed "
-					 "datagram (containers' gso_max_size too high?); dropped",
-					 n->vni, flen);
-			return;
-		}
-		put32(s->pt, n->vni | SW_F_VNET);
+		sw_put32(s->pt, n->vni | SW_F_VNET);
 		tx_frame(s, n, s->pt, VNI_LEN + r, f, flen);
 		return;
 	}
@@ -433,7 +416,7 @@ static void tx_read(struct sealer *s, struct net *n, size_t r)
 		return;
 	}
 	uint8_t *pt = f - VNI_LEN;   /* over the header's tail: it is not sent */
-	put32(pt, n->vni);
+	sw_put32(pt, n->vni);
 	tx_frame(s, n, pt, VNI_LEN + flen, f, flen);
 }
 
@@ -521,9 +504,8 @@ static void deliver(struct sealer *s, uint8_t *pt, size_t r)
 		s->c.unknown_vni++;
 		return;
 	}
-	static const struct virtio_net_hdr none;
 	struct iovec iov[2] = {
-		{ fr.vnet ? (void *)fr.vnet : (void *)&none, VNET_LEN },
+		{ fr.vnet ? (void *)fr.vnet : (void *)&vnet_none, VNET_LEN },
 		{ (void *)fr.frame, fr.frame_len },
 	};
 	if (writev(n->fd, iov, 2) < 0) {
@@ -575,7 +557,7 @@ static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struc
 			s->c.malformed++;
 		return;
 	}
-	if (get32(s->pt) & SW_F_TRAIN)
+	if (sw_get32(s->pt) & SW_F_TRAIN)
 		rx_train(s, v, s->pt, (size_t)r);
 	else
 		deliver(s, s->pt, (size_t)r);

@@ -4,19 +4,6 @@
 #include <errno.h>
 #include <string.h>
 
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 bool sw_vnet_ok(const struct virtio_net_hdr *h, size_t flen)
 {
 	uint8_t type = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
@@ -37,7 +24,7 @@ int sw_frame_parse(const uint8_t *pt, size_t len, struct sw_frame *out)
 {
 	if (len < SW_VNI_LEN)
 		return -EBADMSG;
-	uint32_t word = get32(pt);
+	uint32_t word = sw_get32(pt);
 	size_t hl = word & SW_F_VNET ? SW_VNET_LEN : 0;
 	if ((word & ~SW_F_VNET) > 0xffffffu || len < SW_VNI_LEN + hl + SW_ETH_HLEN)
 		return -EBADMSG;
@@ -58,8 +45,8 @@ int sw_frame_parse(const uint8_t *pt, size_t len, struct sw_frame *out)
 void sw_chunk_header(uint8_t *out, uint32_t vni, uint32_t id, unsigned idx, unsigned cnt,
 		     size_t unit)
 {
-	put32(out, (vni & 0xffffffu) | SW_F_TRAIN);
-	put32(out + 4, id);
+	sw_put32(out, (vni & 0xffffffu) | SW_F_TRAIN);
+	sw_put32(out + 4, id);
 	out[8] = (uint8_t)idx;
 	out[9] = (uint8_t)cnt;
 	out[10] = (uint8_t)(unit >> 8);
@@ -69,9 +56,9 @@ void sw_chunk_header(uint8_t *out, uint32_t vni, uint32_t id, unsigned idx, unsi
 int sw_chunk_parse(const uint8_t *pt, size_t len, size_t max, struct sw_chunk *out)
 {
 	size_t hdr = SW_VNI_LEN + SW_TRAIN_HDR;
-	if (len <= hdr || (get32(pt) & 0xff000000u) != SW_F_TRAIN)
+	if (len <= hdr || (sw_get32(pt) & 0xff000000u) != SW_F_TRAIN)
 		return -EBADMSG;
-	out->id = get32(pt + 4);
+	out->id = sw_get32(pt + 4);
 	out->idx = pt[8];
 	out->cnt = pt[9];
 	out->unit = (size_t)pt[10] << 8 | pt[11];

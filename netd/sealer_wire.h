@@ -18,6 +18,20 @@
 #define SW_TRAIN_HDR 8            /* train id 4, index 1, count 1, chunk size 2 */
 #define SW_TRAIN_MAX 255          /* chunks per train */
 
+/* Big-endian 32-bit words of the formats (the VNI word, train ids). */
+static inline uint32_t sw_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void sw_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
 /* An opened plaintext that goes into a TAP: VNI word [+ vnet header] +
  * Ethernet frame. */
 struct sw_frame {

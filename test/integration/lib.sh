@@ -387,6 +387,17 @@ send_bytes_on() { # NODE TARGET WAIT HEX [plain|tls [CERT KEY]]
 
 # What a lab of this prefix left on the host, one line per object; nothing
 # when it is all gone.
+# The routing mesh from the lab's host "cl": 5 requests to http://ADDR/
+# on each address reach 5 different tasks (each answers its container's
+# name). Fails the check otherwise.
+mesh_spreads() { # ADDR...
+	local a i out
+	for a in "$@"; do
+		out=$(for i in 1 2 3 4 5; do on cl curl -sf -m 5 "http://$a/"; done | sed 's/\.[^.]*$//' | sort | uniq -c | xargs)
+		echo "# http://$a/: $out"
+		[ "$(wc -w <<< "$out")" = 10 ] || fail "http://$a/ did not spread 5 requests over 5 tasks: $out"
+	done
+}
 # The VIP of SERVICE on the network NETWORK-NAME (no prefix length).
 vip_of() { # SERVICE NETWORK-NAME
 	local net

@@ -120,12 +120,8 @@ t_ping_dns_vip() {
 }
 
 t_mesh() {
-	local a out i
-	for a in $NODES; do
-		out=$(for i in 1 2 3 4 5; do on cl curl -sf -m 5 "http://$a/"; done | sed 's/\.[^.]*$//' | sort | uniq -c | xargs)
-		echo "# http://$a/: $out"
-		[ "$(wc -w <<< "$out")" = 10 ] || fail "http://$a/ did not spread 5 requests over 5 tasks: $out"
-	done
+	# shellcheck disable=SC2086 # one address per word
+	mesh_spreads $NODES
 }
 
 # Captures all UDP between node1 and node2 on node1's underlay while the

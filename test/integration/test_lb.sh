@@ -120,12 +120,9 @@ t_vip_round_robin() {
 }
 
 t_mesh_every_node() {
-	local a i out
-	for a in $NODES; do
-		out=$(for i in 1 2 3 4 5; do on cl curl -sf -m 5 "http://$a/"; done | sed 's/\.[^.]*$//' | sort | uniq -c | xargs)
-		echo "# http://$a/: $out"
-		[ "$(wc -w <<< "$out")" = 10 ] || fail "http://$a/ did not spread 5 requests over 5 tasks: $out"
-	done
+	local a
+	# shellcheck disable=SC2086 # one address per word
+	mesh_spreads $NODES
 	# solo runs on one node; its port answers on all three
 	echo "# solo runs on $(running_per_node solo | awk '{ print $2 }')"
 	for a in $NODES; do
