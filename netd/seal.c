@@ -134,18 +134,25 @@ static int gcm(EVP_CIPHER_CTX *ctx, int enc, const uint8_t *hdr, const uint8_t *
 {
 	uint8_t fin[16];
 	int l = 0;
+	/* The tag goes by OSSL_PARAM straight to the provider: the
+	 * EVP_CIPHER_CTX_ctrl route translates each call through a table
+	 * of string names, which cost as much as sealing a small frame. */
+	OSSL_PARAM tp[2] = {
+		OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, SEAL_TAG_LEN),
+		OSSL_PARAM_END,
+	};
 
-	if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, hdr + NONCE_OFF, enc) != 1 ||
+	if (EVP_CipherInit_ex2(ctx, NULL, NULL, hdr + NONCE_OFF, enc, NULL) != 1 ||
 	    EVP_CipherUpdate(ctx, NULL, &l, hdr, SEAL_HDR_LEN) != 1)
 		return -EIO;
 	if (n && EVP_CipherUpdate(ctx, out, &l, in, (int)n) != 1)
 		return -EIO;
-	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, tag) != 1)
+	if (!enc && EVP_CIPHER_CTX_set_params(ctx, tp) != 1)
 		return -EIO;
 	/* GCM's final step writes no bytes; fin keeps out's bounds exact. */
 	if (EVP_CipherFinal_ex(ctx, fin, &l) != 1)
 		return enc ? -EIO : -EKEYREJECTED;
-	if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, tag) != 1)
+	if (enc && EVP_CIPHER_CTX_get_params(ctx, tp) != 1)
 		return -EIO;
 	return 0;
 }
@@ -250,6 +257,124 @@ ssize_t seal_tx_seal(struct seal_tx *tx, const uint8_t *frame, size_t len, uint8
 	return (ssize_t)(len + SEAL_OVERHEAD);
 }
 
+size_t seal_train_count(size_t len, size_t seg)
+{
+	if (seg <= SEAL_HDR_LEN || seg > SEAL_MAX_PACKET || len + SEAL_OVERHEAD <= seg)
+		return 0;
+	size_t unit = seg - SEAL_HDR_LEN;
+	size_t cnt = (len + SEAL_TAG_LEN + unit - 1) / unit;
+	return cnt <= SEAL_TRAIN_MAX ? cnt : 0;
+}
+
+ssize_t seal_tx_train(struct seal_tx *tx, const uint8_t *frame, size_t len, size_t seg,
+		      uint8_t *const *out, size_t cnt)
+{
+	if (!tx->ctx || !frame || !out || cnt < 2 || seal_train_count(len, seg) != cnt)
+		return -EINVAL;
+	if (tx->sent >= SEAL_REKEY_AFTER || tx->counter == UINT64_MAX)
+		return -EKEYEXPIRED;
+	size_t unit = seg - SEAL_HDR_LEN, stream = len + SEAL_TAG_LEN;
+	uint8_t hdr[SEAL_HDR_LEN], tag[SEAL_TAG_LEN], fin[16];
+	hdr[0] = SEAL_MAGIC;
+	hdr[1] = tx->key.id;
+	hdr[2] = 0;
+	hdr[3] = (uint8_t)cnt;
+	put32(hdr + 4, tx->epoch);
+	put64(hdr + 8, tx->counter);
+	tx->counter++;     /* spent even on failure, as in seal_tx_seal */
+	tx->sent++;
+
+	/* One GCM pass streamed into the slices: datagram k's ciphertext is
+	 * frame[k * unit ...), the tag lands after the last byte (possibly
+	 * split over the last two datagrams). */
+	EVP_CIPHER_CTX *ctx = tx->ctx;
+	OSSL_PARAM tp[2] = {
+		OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, SEAL_TAG_LEN),
+		OSSL_PARAM_END,
+	};
+	int l = 0, ok = EVP_CipherInit_ex2(ctx, NULL, NULL, hdr + NONCE_OFF, 1, NULL) == 1 &&
+			EVP_CipherUpdate(ctx, NULL, &l, hdr, SEAL_HDR_LEN) == 1;
+	for (size_t k = 0; k < cnt && ok; k++) {
+		size_t off = k * unit;
+		memcpy(out[k], hdr, SEAL_HDR_LEN);
+		out[k][2] = (uint8_t)k;
+		if (off < len) {
+			size_t n = len - off < unit ? len - off : unit;
+			ok = EVP_CipherUpdate(ctx, out[k] + SEAL_HDR_LEN, &l, frame + off, (int)n) == 1;
+		}
+	}
+	ok = ok && EVP_CipherFinal_ex(ctx, fin, &l) == 1 && EVP_CIPHER_CTX_get_params(ctx, tp) == 1;
+	size_t last = stream - (cnt - 1) * unit;
+	if (!ok) {
+		for (size_t k = 0; k < cnt; k++)
+			OPENSSL_cleanse(out[k], SEAL_HDR_LEN + (k + 1 < cnt ? unit : last));
+		return -EIO;
+	}
+	for (size_t b = 0; b < SEAL_TAG_LEN; b++) {
+		size_t at = len + b;
+		out[at / unit][SEAL_HDR_LEN + at % unit] = tag[b];
+	}
+	return (ssize_t)(SEAL_HDR_LEN + last);
+}
+
+int seal_train_add(struct seal_train *t, uint8_t *buf, size_t cap, const uint8_t *pkt,
+		   size_t len, size_t *total, uint64_t *lost)
+{
+	if (len <= SEAL_HDR_LEN || pkt[0] != SEAL_MAGIC || pkt[3] < 2 || pkt[2] >= pkt[3] ||
+	    cap <= SEAL_HDR_LEN)
+		return -EBADMSG;
+	unsigned idx = pkt[2], cnt = pkt[3];
+	const uint8_t *slice = pkt + SEAL_HDR_LEN;
+	size_t sl = len - SEAL_HDR_LEN, room = cap - SEAL_HDR_LEN;
+	bool last = idx + 1 == cnt;
+
+	/* The same train: every header byte but the index agrees. */
+	if (!t->active || memcmp(t->hdr, pkt, 2) != 0 ||
+	    memcmp(t->hdr + 3, pkt + 3, SEAL_HDR_LEN - 3) != 0) {
+		if (t->active)
+			(*lost)++;
+		memset(t, 0, sizeof(*t));
+		t->active = true;
+		memcpy(t->hdr, pkt, SEAL_HDR_LEN);
+		t->hdr[2] = 0;
+		t->cnt = cnt;
+	}
+	uint8_t bit = (uint8_t)(1u << (idx & 7));
+	if (t->got[idx >> 3] & bit)
+		return 0;
+
+	if (!last && !t->unit) {
+		/* The first full slice tells where every slice goes; a last
+		 * one kept at the buffer's end moves to its place. */
+		if ((cnt - 1) * sl + (t->last_len ? t->last_len : 1) > room ||
+		    t->last_len > sl)
+			return -EBADMSG;
+		t->unit = sl;
+		if (t->last_len)
+			memmove(buf + SEAL_HDR_LEN + (cnt - 1) * sl, buf + cap - t->last_len,
+				t->last_len);
+	}
+	if (!last && sl != t->unit)
+		return -EBADMSG;
+	if (last) {
+		if (t->unit && sl > t->unit)
+			return -EBADMSG;
+		if (sl > room || (t->unit && (cnt - 1) * t->unit + sl > room))
+			return -EBADMSG;
+		t->last_len = sl;
+		memcpy(t->unit ? buf + SEAL_HDR_LEN + (cnt - 1) * t->unit : buf + cap - sl, slice, sl);
+	} else {
+		memcpy(buf + SEAL_HDR_LEN + idx * t->unit, slice, sl);
+	}
+	t->got[idx >> 3] |= bit;
+	if (++t->ngot < t->cnt)
+		return 0;
+	t->active = false;
+	memcpy(buf, t->hdr, SEAL_HDR_LEN);
+	*total = SEAL_HDR_LEN + (cnt - 1) * t->unit + t->last_len;
+	return 1;
+}
+
 /* ---- opening ---- */
 
 static void epoch_clear(struct seal_rx_epoch *e)
@@ -334,8 +459,8 @@ ssize_t seal_rx_open(struct seal_rx *rx, const struct seal_key *ring, size_t nri
 	struct seal_rx_epoch fresh, *e = NULL;
 	int rc;
 
-	if (!pkt || len < SEAL_OVERHEAD || len > SEAL_MAX_PACKET || pkt[0] != SEAL_MAGIC ||
-	    pkt[2] != 0 || pkt[3] != 0) {
+	if (!pkt || len < SEAL_OVERHEAD || pkt[0] != SEAL_MAGIC || pkt[2] != 0 || pkt[3] == 1 ||
+	    len > (pkt[3] ? (size_t)SEAL_TRAIN_MAX * SEAL_MAX_PACKET : SEAL_MAX_PACKET)) {
 		rx->bad++;
 		return -EBADMSG;
 	}

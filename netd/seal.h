@@ -11,7 +11,9 @@
  *           "I" flag, is clear, so a sealed packet sent to a kernel VXLAN
  *           port by mistake is dropped there, never decapsulated.
  *    1   1  id of the ring key the frame is sealed with (struct seal_key)
- *    2   2  reserved, sent as 0; a receiver drops anything else
+ *    2   1  train index (0 but in a train, see below)
+ *    3   1  train count (0: a frame alone; 2..SEAL_TRAIN_MAX: a train;
+ *           a receiver drops 1)
  *    4   4  sender's epoch, big endian (random, chosen per sealer start
  *           and re-key)
  *    8   8  counter, big endian (per direction and epoch, strictly rising)
@@ -21,6 +23,22 @@
  *
  * The 16 header bytes are the AAD; header bytes 4..15 (epoch || counter)
  * are the 96-bit nonce. Overhead: SEAL_OVERHEAD (32) bytes.
+ *
+ * Trains. A frame too big for one datagram that fits the underlay (a TCP
+ * super-frame) is sealed once, with one counter and one tag, as a frame
+ * of cnt = byte 3 is; the stream "ciphertext || tag" is then cut into
+ * cnt slices of unit bytes (the last: the rest, at least one byte), and
+ * slice k travels in a datagram of its own: the header with byte 2 = k,
+ * then the slice. The AAD is the header with byte 2 = 0, the "canonical"
+ * header, which is also datagram 0's. Every datagram but the last is
+ * unit + SEAL_HDR_LEN bytes, so a sender can hand them to the kernel as
+ * one UDP_SEGMENT send. A receiver gathers a train's slices
+ * (seal_train_add: its datagrams agree on every header byte but the
+ * index) behind the canonical header and opens the whole with
+ * seal_rx_open, so a train costs one AES-GCM pass and one replay-window
+ * slot, and a lost datagram loses its train only (never IP fragments).
+ * The slices are not authenticated one by one: a forged or damaged one
+ * makes its whole train fail to open, as a lost one would.
  *
  * Keys. The ring keys come from the managers (networking:ipsec, 16 bytes
  * today); 24- and 32-byte keys select AES-192/256. A frame is never sealed
@@ -53,8 +71,8 @@
  *
  * Errors: -EINVAL (bad key length or arguments), -EMSGSIZE (output buffer
  * too small or frame too big for a UDP datagram), -EKEYEXPIRED (sealer
- * must re-key first), -EBADMSG (truncated, wrong magic, reserved bits
- * set), -EKEYREJECTED (no ring key with that id, or the tag does not
+ * must re-key first), -EBADMSG (truncated, wrong magic, an index, a
+ * count of 1), -EKEYREJECTED (no ring key with that id, or the tag does not
  * verify: wrong key, forged, corrupted, truncated past the header),
  * -EALREADY (replayed, too old, or an old epoch), -ENOMEM, -EIO (OpenSSL
  * failure). */
@@ -73,6 +91,7 @@
 #define SEAL_MAX_PACKET 65507u          /* largest UDP payload over IPv4 */
 #define SEAL_MAX_FRAME (SEAL_MAX_PACKET - SEAL_OVERHEAD)
 #define SEAL_KEY_MAX 32
+#define SEAL_TRAIN_MAX 255              /* datagrams of one train */
 #define SEAL_WINDOW 1024                /* replay window, bits */
 #define SEAL_CACHE 4                    /* derived keys kept per epoch */
 
@@ -156,6 +175,17 @@ bool seal_tx_should_rekey(const struct seal_tx *tx);
  * were sealed in this epoch: seal_tx_rekey, then seal again. */
 ssize_t seal_tx_seal(struct seal_tx *tx, const uint8_t *frame, size_t len, uint8_t *out,
 		     size_t outcap);
+/* Datagrams of the train that carries a len-byte frame in datagrams of at
+ * most seg bytes (header included): 2..SEAL_TRAIN_MAX, or 0 when a train
+ * cannot (one datagram would do, seg leaves no room for a slice, or more
+ * than SEAL_TRAIN_MAX would be needed). */
+size_t seal_train_count(size_t len, size_t seg);
+/* Seals frame[len] as the train of cnt = seal_train_count(len, seg)
+ * datagrams: datagram k is written to out[k], seg bytes but the last,
+ * whose length is returned, or -errno as seal_tx_seal (-EINVAL when cnt
+ * is not that count). No out[k] may overlap frame or another. */
+ssize_t seal_tx_train(struct seal_tx *tx, const uint8_t *frame, size_t len, size_t seg,
+		      uint8_t *const *out, size_t cnt);
 
 /* Sets up rx for frames from src (the peer) to dst (us). */
 void seal_rx_init(struct seal_rx *rx, uint32_t src, uint32_t dst);
@@ -172,6 +202,29 @@ void seal_rx_reset(struct seal_rx *rx);
  * in the stats); out holds nothing useful on error. */
 ssize_t seal_rx_open(struct seal_rx *rx, const struct seal_key *ring, size_t nring,
 		     const uint8_t *pkt, size_t len, uint8_t *out, size_t outcap);
+
+/* Reassembly of one sender's trains (zeroed to start). */
+struct seal_train {
+	bool active;
+	uint8_t hdr[SEAL_HDR_LEN];  /* the train's canonical header */
+	unsigned cnt, ngot;
+	size_t unit;                /* slice bytes; 0 while unknown */
+	size_t last_len;            /* the last slice's bytes; 0 while missing */
+	uint8_t got[SEAL_TRAIN_MAX / 8 + 1];  /* bitmap of indexes */
+};
+
+/* Adds the train datagram pkt[len] (byte 3 >= 2) to t, gathering into
+ * buf[cap] the packet seal_rx_open takes: the canonical header, then the
+ * slices in order. Returns 1 with *total (its length, at most cap) once
+ * the train is whole, 0 while datagrams are missing (or pkt repeats one),
+ * -EBADMSG for a datagram that is malformed (wrong magic, count below 2,
+ * index past it, empty), contradicts its train (a slice of another size)
+ * or whose train cannot fit cap; it is dropped and t goes on. A datagram
+ * of another train abandons an unfinished one, counted in *lost. Pure:
+ * no crypto, no allocation; a slice learns its place from any full one,
+ * so datagrams may come in any order. */
+int seal_train_add(struct seal_train *t, uint8_t *buf, size_t cap, const uint8_t *pkt,
+		   size_t len, size_t *total, uint64_t *lost);
 
 /* SPI of the kernel ESP SA src -> dst under key[keylen] (16, 24 or 32
  * bytes): both ends compute the same value without negotiation. Its top

@@ -37,7 +37,7 @@
 #define PT_BUF (65536u + 64)               /* room for the largest TAP read */
 #define VNI_LEN 4
 #define VNET_LEN ((int)SW_VNET_LEN)
-#define CHUNK_HDR (SW_VNI_LEN + SW_TRAIN_HDR)   /* a train chunk's plaintext header */
+#define RT_CAP (SEAL_HDR_LEN + PT_BUF + SEAL_TAG_LEN)   /* a whole train, as seal_rx_open takes it */
 #define UDP_MAX_PAYLOAD 65507u             /* a UDP GSO send: all its segments together */
 #define ETH_HLEN_ 14
 #define ARP_LEN (ETH_HLEN_ + 28)
@@ -56,9 +56,8 @@ struct vtep {
 	struct seal_rx rx;             /* it -> us */
 	double auth_logged;            /* ev_now of the last authentication failure log */
 	uint64_t auth_unlogged;        /* failures since */
-	uint32_t train_tx;             /* id of the last train sent to it */
-	struct sw_reasm rt;            /* the train being received from it */
-	uint8_t *rt_buf;               /* its bytes (PT_BUF), allocated on first use */
+	struct seal_train rt;          /* the train being received from it */
+	uint8_t *rt_buf;               /* its datagrams (RT_CAP), allocated on first use */
 };
 
 /* A remote endpoint. */
@@ -120,7 +119,6 @@ struct sealer {
 	union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } txc[SEALER_BATCH];
 	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } rxc[SEALER_BATCH];
 	uint16_t seg;                  /* sealed datagram size that fits the underlay (MTU - 28) */
-	uint8_t *chunk;                /* plaintext scratch of one train chunk */
 	unsigned ntx;                  /* datagrams waiting in txm */
 	struct counters c;
 };
@@ -217,16 +215,29 @@ static void tx_flush(struct sealer *s)
 	s->ntx = 0;
 }
 
-/* Seals pt[len] for v into out[cap], re-keying v first when due. */
-static ssize_t seal_for(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t len,
-			uint8_t *out, size_t cap)
+/* Re-keys v's sealing direction; true when done (counted). */
+static bool rekey(struct sealer *s, struct vtep *v)
 {
-	if (seal_tx_should_rekey(&v->tx) && seal_tx_rekey(&v->tx, now_wall_ns()) == 0)
-		s->c.rekeys++;
-	ssize_t n = seal_tx_seal(&v->tx, pt, len, out, cap);
-	if (n == -EKEYEXPIRED && seal_tx_rekey(&v->tx, now_wall_ns()) == 0) {
-		s->c.rekeys++;
-		n = seal_tx_seal(&v->tx, pt, len, out, cap);
+	if (seal_tx_rekey(&v->tx, now_wall_ns()) < 0)
+		return false;
+	s->c.rekeys++;
+	return true;
+}
+
+/* Seals pt[len] for v into out[cap] (seal_tx_seal), or as a train of cnt
+ * datagrams into outs (seal_tx_train) when outs is set; re-keys v first
+ * when due, or when the epoch is used up. */
+static ssize_t seal_for(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t len,
+			uint8_t *out, size_t cap, uint8_t *const *outs, size_t cnt)
+{
+	if (seal_tx_should_rekey(&v->tx))
+		rekey(s, v);
+	ssize_t n = -EKEYEXPIRED;
+	for (int tries = 0; n == -EKEYEXPIRED && tries < 2; tries++) {
+		if (tries && !rekey(s, v))
+			break;
+		n = outs ? seal_tx_train(&v->tx, pt, len, s->seg, outs, cnt)
+			 : seal_tx_seal(&v->tx, pt, len, out, cap);
 	}
 	if (n < 0) {
 		log_debug("sealer, sealing for %08x: %s", v->addr, strerror((int)-n));
@@ -264,51 +275,42 @@ static void slot_segment(struct sealer *s, unsigned i)
 }
 
 /* A plaintext too big for one datagram that fits the underlay (a TCP
- * super-frame): a train of chunks, each sealed on its own (own counter,
- * own tag) to exactly s->seg bytes but the last, sent a slot at a time
- * with UDP_SEGMENT. No IP fragments: a lost datagram loses its train
- * only, and a receiver that gets the datagrams one by one or coalesced
- * (UDP_GRO) opens each alike. */
+ * super-frame): sealed once as a train (seal.h) of s->seg-byte datagrams
+ * written back to back into batch slots, as many per slot as one
+ * UDP_SEGMENT send may carry. No IP fragments: a lost datagram loses its
+ * train only, and a receiver that gets the datagrams one by one or
+ * coalesced (UDP_GRO) gathers them alike. */
 static void tx_train(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t len)
 {
-	size_t unit = (size_t)s->seg - SEAL_OVERHEAD - CHUNK_HDR;
-	size_t cnt = (len + unit - 1) / unit;
-	if (cnt > SW_TRAIN_MAX) {
+	size_t cnt = seal_train_count(len, s->seg);
+	size_t per_slot = UDP_MAX_PAYLOAD / s->seg;
+	size_t nslots = cnt ? (cnt + per_slot - 1) / per_slot : 0;
+	if (!cnt || nslots > SEALER_BATCH) {
 		if (!s->c.too_big++)
 			log_warn("sealer, a %zu-byte super-frame needs more than %d datagrams; dropped",
-				 len, SW_TRAIN_MAX);
+				 len, SEAL_TRAIN_MAX);
 		return;
 	}
-	uint32_t id = ++v->train_tx;
-	size_t per_slot = UDP_MAX_PAYLOAD / s->seg;
-	unsigned slot = 0;
-	size_t in_slot = per_slot;
+	if (s->ntx + nslots > SEALER_BATCH)
+		tx_flush(s);
+	unsigned first = s->ntx;
+	uint8_t *outs[SEAL_TRAIN_MAX];
 	for (size_t k = 0; k < cnt; k++) {
-		if (in_slot == per_slot) {
-			if (k && in_slot > 1)
-				slot_segment(s, slot);
-			slot = slot_take(s, v);
-			in_slot = 0;
-		}
-		size_t dl = k + 1 < cnt ? unit : len - k * unit;
-		uint8_t *c = s->chunk;
-		sw_chunk_header(c, sw_get32(pt), id, (unsigned)k, (unsigned)cnt, unit);
-		memcpy(c + CHUNK_HDR, pt + k * unit, dl);
-		uint8_t *out = (uint8_t *)s->txv[slot].iov_base + s->txv[slot].iov_len;
-		ssize_t n = seal_for(s, v, c, CHUNK_HDR + dl, out, s->seg);
-		if (n < 0) {
-			/* the train is lost; what the slot holds goes as it is */
-			if (!s->txv[slot].iov_len)
-				s->ntx--;
-			else if (in_slot > 1)
-				slot_segment(s, slot);
-			return;
-		}
-		s->txv[slot].iov_len += (size_t)n;
-		in_slot++;
+		if (k % per_slot == 0)
+			slot_take(s, v);
+		outs[k] = (uint8_t *)s->txv[s->ntx - 1].iov_base + (k % per_slot) * s->seg;
 	}
-	if (in_slot > 1)
-		slot_segment(s, slot);
+	ssize_t last = seal_for(s, v, pt, len, NULL, 0, outs, cnt);
+	if (last < 0) {
+		s->ntx = first;
+		return;
+	}
+	for (unsigned i = first; i < s->ntx; i++) {
+		size_t in_slot = i + 1 < s->ntx ? per_slot : cnt - (i - first) * per_slot;
+		s->txv[i].iov_len = (in_slot - 1) * s->seg + (i + 1 < s->ntx ? s->seg : (size_t)last);
+		if (in_slot > 1)
+			slot_segment(s, i);
+	}
 	s->c.trains_tx++;
 }
 
@@ -325,7 +327,7 @@ static void tx_one(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t l
 		return;
 	}
 	unsigned i = slot_take(s, v);
-	ssize_t n = seal_for(s, v, pt, len, s->txv[i].iov_base, PKT_CAP);
+	ssize_t n = seal_for(s, v, pt, len, s->txv[i].iov_base, PKT_CAP, NULL, 0);
 	if (n < 0) {
 		s->ntx--;
 		return;
@@ -519,35 +521,12 @@ static void deliver(struct sealer *s, uint8_t *pt, size_t r)
 	s->c.rx_bytes += r;
 }
 
-/* One opened chunk c[r] of a train from v: kept in v's reassembly buffer
- * until the train is whole, then delivered. A chunk of another train
- * abandons an unfinished one (its lost datagrams will not come: a train
- * is sent at once, and the replay window keeps old chunks out). */
-static void rx_train(struct sealer *s, struct vtep *v, const uint8_t *c, size_t r)
+/* Opens the sealed packet pkt[len] from v into s->pt[cap] and delivers
+ * it; failures are counted (and logged, for authentication). */
+static void open_deliver(struct sealer *s, struct vtep *v, const uint8_t *pkt, size_t len,
+			 size_t cap)
 {
-	struct sw_chunk ch;
-	size_t total;
-	if (!v->rt_buf)
-		v->rt_buf = xmalloc(PT_BUF);
-	int k = sw_chunk_parse(c, r, PT_BUF, &ch);
-	if (k == 0)
-		k = sw_reasm_add(&v->rt, v->rt_buf, PT_BUF, &ch, &total, &s->c.trains_lost);
-	if (k < 0)
-		s->c.malformed++;
-	if (k <= 0)
-		return;
-	s->c.trains_rx++;
-	deliver(s, v->rt_buf, total);
-}
-
-static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struct sockaddr_in *from)
-{
-	struct vtep *v = vtep_find(s->vteps, s->nvteps, ntohl(from->sin_addr.s_addr));
-	if (!v) {
-		s->c.unknown_sender++;
-		return;
-	}
-	ssize_t r = seal_rx_open(&v->rx, s->ring, s->nring, pkt, len, s->pt, PT_CAP);
+	ssize_t r = seal_rx_open(&v->rx, s->ring, s->nring, pkt, len, s->pt, cap);
 	if (r < 0) {
 		if (r == -EKEYREJECTED)
 			auth_failed(s, v, pkt, len);
@@ -557,10 +536,34 @@ static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struc
 			s->c.malformed++;
 		return;
 	}
-	if (sw_get32(s->pt) & SW_F_TRAIN)
-		rx_train(s, v, s->pt, (size_t)r);
-	else
-		deliver(s, s->pt, (size_t)r);
+	deliver(s, s->pt, (size_t)r);
+}
+
+/* One sealed datagram pkt[len] from the underlay: a frame alone, or one
+ * of a train, gathered in its sender's buffer and opened once whole. A
+ * datagram of another train abandons an unfinished one (its lost
+ * datagrams will not come: a train is sent at once). */
+static void rx_one(struct sealer *s, const uint8_t *pkt, size_t len, const struct sockaddr_in *from)
+{
+	struct vtep *v = vtep_find(s->vteps, s->nvteps, ntohl(from->sin_addr.s_addr));
+	if (!v) {
+		s->c.unknown_sender++;
+		return;
+	}
+	if (len < SEAL_HDR_LEN || !pkt[3]) {
+		open_deliver(s, v, pkt, len, PT_CAP);
+		return;
+	}
+	if (!v->rt_buf)
+		v->rt_buf = xmalloc(RT_CAP);
+	size_t total;
+	int k = seal_train_add(&v->rt, v->rt_buf, RT_CAP, pkt, len, &total, &s->c.trains_lost);
+	if (k < 0)
+		s->c.malformed++;
+	if (k <= 0)
+		return;
+	s->c.trains_rx++;
+	open_deliver(s, v, v->rt_buf, total, PT_BUF);
 }
 
 static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -1240,7 +1243,6 @@ int sealer_new(struct ev_loop *loop, struct sealer **out)
 	s->loop = loop;
 	s->udp = -1;
 	s->pt = xmalloc(PT_BUF);
-	s->chunk = xmalloc(PKT_CAP);
 	s->seg = 1472;
 	s->txbuf = xmalloc((size_t)SEALER_BATCH * PKT_CAP);
 	s->rxbuf = xmalloc((size_t)SEALER_BATCH * PKT_CAP);
@@ -1279,7 +1281,6 @@ void sealer_free(struct sealer *s)
 	free(s->peers);
 	OPENSSL_cleanse(s->ring, sizeof(s->ring));
 	free(s->pt);
-	free(s->chunk);
 	free(s->txbuf);
 	free(s->rxbuf);
 	free(s);

@@ -15,23 +15,22 @@
  * holding seal_tx_seal(plaintext) (seal.h: 16-byte header, ciphertext,
  * 16-byte tag) where plaintext = VNI word (4 bytes, big endian: the VNI
  * in the low 24 bits; bit 31 set = a vnet header follows; the other bits
- * 0; bit 30: a train chunk, below) [|| struct virtio_net_hdr, 10 bytes,
- * little endian] || the Ethernet
+ * 0) [|| struct virtio_net_hdr, 10 bytes, little endian] || the Ethernet
  * frame (from its destination MAC, no FCS).
  *
  * Offload: the TAPs run with vnet headers and TSO, so the kernel hands
  * over a container's TCP super-frames (up to its veth's gso_max_size,
  * which netd sets to DP_SEALED_GSO_MAX on encrypted networks) in one
  * read. Such a plaintext (with its vnet header: GSO type and size,
- * partial checksum offsets) travels as a train: chunks of it, each sealed
- * on its own (own counter and tag) inside a plaintext of VNI word with
- * bit 30 set || train id (4) || index (1) || count (1) || chunk size (2)
- * || the chunk, every sealed datagram but the last exactly as large as
- * the underlay MTU allows (MTU - 28), all sent in one UDP_SEGMENT call.
- * The receiver (UDP_GRO, or datagram by datagram) opens each, puts the
- * chunks of one train together per sender, and writes the whole into its
- * TAP with the header; the kernel delivers it as one. A train missing a
- * datagram is abandoned when the next one starts. No IP fragments. Every
+ * partial checksum offsets) is sealed once as a train (seal.h:
+ * seal_tx_train): its sealed bytes cut into datagrams, every one but the
+ * last exactly as large as the underlay MTU allows (MTU - 28), sent in one
+ * UDP_SEGMENT call. The receiver (UDP_GRO, or datagram by datagram)
+ * gathers one train at a time per sender (seal_train_add), opens it once
+ * and writes it into its TAP with the header; the kernel delivers it as
+ * one. A train missing a datagram is abandoned when the next one starts.
+ * No IP fragments. One GCM pass per super-frame, not per datagram: the
+ * per-call cost of an EVP seal was as much as sealing 1.4 KB. Every
  * other frame has its partial checksum finished here and travels alone
  * without the header, so its overhead stays SEALER_OVERHEAD.
  * The default

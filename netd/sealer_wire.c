@@ -42,65 +42,6 @@ int sw_frame_parse(const uint8_t *pt, size_t len, struct sw_frame *out)
 	return 0;
 }
 
-void sw_chunk_header(uint8_t *out, uint32_t vni, uint32_t id, unsigned idx, unsigned cnt,
-		     size_t unit)
-{
-	sw_put32(out, (vni & 0xffffffu) | SW_F_TRAIN);
-	sw_put32(out + 4, id);
-	out[8] = (uint8_t)idx;
-	out[9] = (uint8_t)cnt;
-	out[10] = (uint8_t)(unit >> 8);
-	out[11] = (uint8_t)unit;
-}
-
-int sw_chunk_parse(const uint8_t *pt, size_t len, size_t max, struct sw_chunk *out)
-{
-	size_t hdr = SW_VNI_LEN + SW_TRAIN_HDR;
-	if (len <= hdr || (sw_get32(pt) & 0xff000000u) != SW_F_TRAIN)
-		return -EBADMSG;
-	out->id = sw_get32(pt + 4);
-	out->idx = pt[8];
-	out->cnt = pt[9];
-	out->unit = (size_t)pt[10] << 8 | pt[11];
-	out->data = pt + hdr;
-	out->len = len - hdr;
-	if (!out->cnt || out->idx >= out->cnt || out->unit < 64 || out->cnt * out->unit > max)
-		return -EBADMSG;
-	if (out->idx + 1 < out->cnt ? out->len != out->unit : out->len > out->unit)
-		return -EBADMSG;
-	return 0;
-}
-
-int sw_reasm_add(struct sw_reasm *r, uint8_t *buf, size_t cap, const struct sw_chunk *c,
-		 size_t *total, uint64_t *lost)
-{
-	if (c->cnt * c->unit > cap || c->idx >= c->cnt)
-		return -EBADMSG;
-	if (!r->active || r->id != c->id) {
-		if (r->active)
-			(*lost)++;
-		memset(r, 0, sizeof(*r));
-		r->active = true;
-		r->id = c->id;
-		r->cnt = c->cnt;
-		r->unit = c->unit;
-	} else if (r->cnt != c->cnt || r->unit != c->unit) {
-		return -EBADMSG;
-	}
-	uint8_t bit = (uint8_t)(1u << (c->idx & 7));
-	if (r->got[c->idx >> 3] & bit)
-		return 0;
-	r->got[c->idx >> 3] |= bit;
-	memcpy(buf + c->idx * c->unit, c->data, c->len);
-	if (c->idx + 1 == c->cnt)
-		r->last_len = c->len;
-	if (++r->ngot < r->cnt)
-		return 0;
-	r->active = false;
-	*total = (r->cnt - 1) * r->unit + r->last_len;
-	return 1;
-}
-
 bool sw_csum_complete(uint8_t *f, size_t len, size_t start, size_t off)
 {
 	if (start >= len || off + 2 > len - start)

@@ -1,14 +1,14 @@
-/* Fuzz target for the sealer's opened plaintexts (sealer_wire.c): the
- * input is a sequence of plaintexts, each prefixed by a 2-byte big-endian
- * length (a short tail is one last plaintext), as a peer holding the key
- * could send them. Each goes through what swarm-sealer does with it: a
- * frame is parsed (and its vnet header checked), a train chunk is parsed
- * and added to one reassembly buffer, and a train found whole is parsed
- * as a frame. It checks the contracts (abort on a broken one):
+/* Fuzz target for what swarm-sealer does with bytes a peer sends: the
+ * input is a sequence of records, each prefixed by a 2-byte big-endian
+ * length (a short tail is one last record). A record whose header says
+ * "train" (byte 3 >= 2) is a datagram gathered with seal_train_add into
+ * one small buffer, as from one sender; any other record is an opened
+ * plaintext (as a peer holding the key could send), parsed as a frame
+ * (sealer_wire.c). It checks the contracts (abort on a broken one):
+ * - a gathered train lies inside the buffer, starts with its canonical
+ *   header (index 0, its count) and holds a byte per datagram at least;
  * - a parsed frame lies inside its plaintext, its VNI has 24 bits, and a
  *   vnet header's checksum offsets fit the frame;
- * - a parsed chunk lies inside its plaintext and inside the buffer once
- *   placed; a whole train's length is at most the buffer's;
  * - sw_csum_complete never writes outside the frame.
  * Built for libFuzzer with -fsanitize=fuzzer, or linked with replay.c to
  * replay corpus/sealer in `make check`. */
@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "seal.h"
 #include "sealer_wire.h"
 
-#define FUZZ_CAP 4096   /* a small reassembly buffer: limits are reached */
+#define FUZZ_CAP 4096   /* a small train buffer: limits are reached */
 
 static uint8_t buf[FUZZ_CAP];
 
@@ -47,9 +48,9 @@ static void check_frame(const uint8_t *pt, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sw_reasm r;
+	struct seal_train t;
 	uint64_t lost = 0;
-	memset(&r, 0, sizeof(r));
+	memset(&t, 0, sizeof(t));
 	while (size) {
 		size_t len = size;
 		if (size >= 2) {
@@ -59,22 +60,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (len > size)
 				len = size;
 		}
-		const uint8_t *pt = data;
+		const uint8_t *rec = data;
 		data += len;
 		size -= len;
-		struct sw_chunk c;
-		if (sw_chunk_parse(pt, len, FUZZ_CAP, &c) == 0) {
-			if (c.data < pt || c.data + c.len != pt + len || c.idx >= c.cnt ||
-			    c.cnt * c.unit > FUZZ_CAP || c.idx * c.unit + c.len > FUZZ_CAP)
+		if (len < 4 || rec[3] < 2) {
+			check_frame(rec, len);
+			continue;
+		}
+		size_t total = 0;
+		if (seal_train_add(&t, buf, FUZZ_CAP, rec, len, &total, &lost) == 1) {
+			if (total > FUZZ_CAP || total < SEAL_HDR_LEN + (size_t)buf[3] || buf[0] != SEAL_MAGIC ||
+			    buf[2] != 0 || buf[3] < 2)
 				abort();
-			size_t total = 0;
-			if (sw_reasm_add(&r, buf, FUZZ_CAP, &c, &total, &lost) == 1) {
-				if (total > FUZZ_CAP)
-					abort();
-				check_frame(buf, total);
-			}
-		} else {
-			check_frame(pt, len);
 		}
 	}
 	return 0;
