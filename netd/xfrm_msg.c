@@ -3,162 +3,187 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/netlink.h>
 #include <linux/xfrm.h>
 #include <netinet/in.h>
+#include <netlink/addr.h>
+#include <netlink/msg.h>
+#include <netlink/xfrm/lifetime.h>
+#include <netlink/xfrm/sa.h>
+#include <netlink/xfrm/selector.h>
+#include <netlink/xfrm/sp.h>
+#include <netlink/xfrm/template.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct xm_buf {
-	uint8_t *p;
-	size_t cap, len;
-	int err;
-};
-
-static void *xm_put(struct xm_buf *b, size_t n)
+/* An IPv4 host address (host order) as a libnl address, /prefix. */
+static struct nl_addr *xm_addr(uint32_t a, unsigned prefix)
 {
-	size_t al = NLMSG_ALIGN(n);
-	if (b->err || b->len + al > b->cap) {
-		b->err = -ENOSPC;
-		return NULL;
+	uint32_t be = htonl(a);
+	struct nl_addr *n = nl_addr_build(AF_INET, &be, sizeof(be));
+	if (n)
+		nl_addr_set_prefixlen(n, (int)prefix);
+	return n;
+}
+
+/* The VXLAN packets from src to dst: UDP to dport. */
+static struct xfrmnl_sel *xm_selector(const struct xm_sa *sa)
+{
+	struct xfrmnl_sel *s = xfrmnl_sel_alloc();
+	struct nl_addr *src = xm_addr(sa->src, 32), *dst = xm_addr(sa->dst, 32);
+	if (!s || !src || !dst) {
+		if (s)
+			xfrmnl_sel_put(s);
+		s = NULL;
+		goto out;
 	}
-	void *r = b->p + b->len;
-	memset(r, 0, al);
-	b->len += al;
+	xfrmnl_sel_set_family(s, AF_INET);
+	xfrmnl_sel_set_saddr(s, src);
+	xfrmnl_sel_set_daddr(s, dst);
+	xfrmnl_sel_set_prefixlen_s(s, 32);
+	xfrmnl_sel_set_prefixlen_d(s, 32);
+	xfrmnl_sel_set_proto(s, IPPROTO_UDP);
+	xfrmnl_sel_set_dport(s, sa->dport);
+	xfrmnl_sel_set_dportmask(s, 0xffff);
+out:
+	nl_addr_put(src);
+	nl_addr_put(dst);
+	return s;
+}
+
+/* No limits: without them the kernel would expire the object at once. */
+static struct xfrmnl_ltime_cfg *xm_forever(void)
+{
+	struct xfrmnl_ltime_cfg *l = xfrmnl_ltime_cfg_alloc();
+	if (l) {
+		xfrmnl_ltime_cfg_set_soft_bytelimit(l, XFRM_INF);
+		xfrmnl_ltime_cfg_set_hard_bytelimit(l, XFRM_INF);
+		xfrmnl_ltime_cfg_set_soft_packetlimit(l, XFRM_INF);
+		xfrmnl_ltime_cfg_set_hard_packetlimit(l, XFRM_INF);
+	}
+	return l;
+}
+
+struct xfrmnl_sa *xm_sa_obj(const struct xm_sa *sa)
+{
+	if (sa->keylen != 20 && sa->keylen != 28 && sa->keylen != 36)
+		return NULL;
+	struct xfrmnl_sa *o = xfrmnl_sa_alloc();
+	struct xfrmnl_sel *sel = xm_selector(sa);
+	struct xfrmnl_ltime_cfg *lft = xm_forever();
+	struct nl_addr *src = xm_addr(sa->src, 32), *dst = xm_addr(sa->dst, 32);
+	bool ok = o && sel && lft && src && dst;
+	if (ok) {
+		xfrmnl_sa_set_family(o, AF_INET);
+		ok = xfrmnl_sa_set_daddr(o, dst) == 0 && xfrmnl_sa_set_saddr(o, src) == 0 &&
+		     xfrmnl_sa_set_aead_params(o, "rfc4106(gcm(aes))", (unsigned)sa->keylen * 8, 128,
+					       (const char *)sa->key) == 0;
+	}
+	if (ok) {
+		xfrmnl_sa_set_spi(o, sa->spi);
+		xfrmnl_sa_set_proto(o, IPPROTO_ESP);
+		xfrmnl_sa_set_mode(o, XFRM_MODE_TRANSPORT);
+		xfrmnl_sa_set_reqid(o, XM_REQID);
+		xfrmnl_sa_set_replay_window(o, 64);
+		xfrmnl_sa_set_sel(o, sel);
+		xfrmnl_sa_set_lifetime_cfg(o, lft);
+		if (!sa->in)
+			xfrmnl_sa_set_mark(o, XM_MARK, XM_MARK_MASK);
+	}
+	if (sel)
+		xfrmnl_sel_put(sel);
+	if (lft)
+		xfrmnl_ltime_cfg_put(lft);
+	nl_addr_put(src);
+	nl_addr_put(dst);
+	if (!ok && o) {
+		xfrmnl_sa_put(o);
+		o = NULL;
+	}
+	return o;
+}
+
+struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa)
+{
+	struct xfrmnl_sp *o = xfrmnl_sp_alloc();
+	struct xfrmnl_sel *sel = xm_selector(sa);
+	struct xfrmnl_ltime_cfg *lft = xm_forever();
+	struct xfrmnl_user_tmpl *t = xfrmnl_user_tmpl_alloc();
+	struct nl_addr *src = xm_addr(sa->src, 32), *dst = xm_addr(sa->dst, 32);
+	bool ok = o && sel && lft && t && src && dst;
+	if (ok) {
+		xfrmnl_sp_set_sel(o, sel);
+		xfrmnl_sp_set_lifetime_cfg(o, lft);
+		xfrmnl_sp_set_priority(o, XM_PRIORITY);
+		xfrmnl_sp_set_dir(o, XFRM_POLICY_OUT);
+		xfrmnl_sp_set_action(o, XFRM_POLICY_ALLOW);
+		xfrmnl_sp_set_share(o, XFRM_SHARE_ANY);
+		xfrmnl_sp_set_mark(o, XM_MARK, XM_MARK_MASK);
+		xfrmnl_user_tmpl_set_family(t, AF_INET);
+		ok = xfrmnl_user_tmpl_set_daddr(t, dst) == 0 && xfrmnl_user_tmpl_set_saddr(t, src) == 0;
+		xfrmnl_user_tmpl_set_proto(t, IPPROTO_ESP);
+		xfrmnl_user_tmpl_set_reqid(t, XM_REQID);
+		xfrmnl_user_tmpl_set_mode(t, XFRM_MODE_TRANSPORT);
+		xfrmnl_user_tmpl_set_aalgos(t, ~0u);
+		xfrmnl_user_tmpl_set_ealgos(t, ~0u);
+		xfrmnl_user_tmpl_set_calgos(t, ~0u);
+	}
+	if (ok) {
+		xfrmnl_sp_add_usertemplate(o, t);   /* the policy owns it now */
+		t = NULL;
+	}
+	if (t)
+		xfrmnl_user_tmpl_free(t);
+	if (sel)
+		xfrmnl_sel_put(sel);
+	if (lft)
+		xfrmnl_ltime_cfg_put(lft);
+	nl_addr_put(src);
+	nl_addr_put(dst);
+	if (!ok && o) {
+		xfrmnl_sp_put(o);
+		o = NULL;
+	}
+	return o;
+}
+
+/* Copies the request libnl built (or the error it gave) into buf[cap]. */
+static int xm_copy(int err, struct nl_msg *msg, uint8_t *buf, size_t cap, uint32_t seq)
+{
+	if (err < 0 || !msg)
+		return err == -NLE_NOMEM ? -ENOMEM : -EINVAL;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	h->nlmsg_seq = seq;
+	h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	int r = h->nlmsg_len <= cap ? (int)h->nlmsg_len : -ENOSPC;
+	if (r > 0)
+		memcpy(buf, h, h->nlmsg_len);
+	nlmsg_free(msg);
 	return r;
-}
-
-static void *xm_attr(struct xm_buf *b, uint16_t type, size_t n)
-{
-	struct nlattr *a = xm_put(b, NLA_HDRLEN + n);
-	if (!a)
-		return NULL;
-	a->nla_type = type;
-	a->nla_len = (uint16_t)(NLA_HDRLEN + n);
-	return (uint8_t *)a + NLA_HDRLEN;
-}
-
-static struct nlmsghdr *xm_start(struct xm_buf *b, uint16_t type, uint16_t flags, uint32_t seq)
-{
-	struct nlmsghdr *h = xm_put(b, NLMSG_HDRLEN);
-	if (h) {
-		h->nlmsg_type = type;
-		h->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | NLM_F_ACK | flags);
-		h->nlmsg_seq = seq;
-	}
-	return h;
-}
-
-static int xm_end(struct xm_buf *b)
-{
-	if (b->err)
-		return b->err;
-	((struct nlmsghdr *)b->p)->nlmsg_len = (uint32_t)b->len;
-	return (int)b->len;
-}
-
-/* The VXLAN packets from src to dst: UDP to dport, host addresses. */
-static void xm_selector(struct xfrm_selector *s, uint32_t src, uint32_t dst, uint16_t dport)
-{
-	s->family = AF_INET;
-	s->saddr.a4 = htonl(src);
-	s->daddr.a4 = htonl(dst);
-	s->prefixlen_s = 32;
-	s->prefixlen_d = 32;
-	s->proto = IPPROTO_UDP;
-	s->dport = htons(dport);
-	s->dport_mask = 0xffff;
-}
-
-static void xm_mark(struct xm_buf *b)
-{
-	struct xfrm_mark *m = xm_attr(b, XFRMA_MARK, sizeof(*m));
-	if (m) {
-		m->v = XM_MARK;
-		m->m = XM_MARK_MASK;
-	}
 }
 
 int xm_sa_msg(uint8_t *buf, size_t cap, const struct xm_sa *sa, int del, uint32_t seq)
 {
-	if (sa->keylen != 20 && sa->keylen != 28 && sa->keylen != 36)
+	struct xfrmnl_sa *o = xm_sa_obj(sa);
+	if (!o)
 		return -EINVAL;
-	struct xm_buf b = { buf, cap, 0, 0 };
-	if (del) {
-		xm_start(&b, XFRM_MSG_DELSA, 0, seq);
-		struct xfrm_usersa_id *id = xm_put(&b, sizeof(*id));
-		if (id) {
-			id->daddr.a4 = htonl(sa->dst);
-			id->spi = htonl(sa->spi);
-			id->family = AF_INET;
-			id->proto = IPPROTO_ESP;
-		}
-		xm_mark(&b);
-		return xm_end(&b);
-	}
-	xm_start(&b, XFRM_MSG_NEWSA, NLM_F_CREATE | NLM_F_EXCL, seq);
-	struct xfrm_usersa_info *u = xm_put(&b, sizeof(*u));
-	if (u) {
-		xm_selector(&u->sel, sa->src, sa->dst, sa->dport);
-		u->id.daddr.a4 = htonl(sa->dst);
-		u->id.spi = htonl(sa->spi);
-		u->id.proto = IPPROTO_ESP;
-		u->saddr.a4 = htonl(sa->src);
-		u->family = AF_INET;
-		u->mode = XFRM_MODE_TRANSPORT;
-		u->reqid = XM_REQID;
-		u->replay_window = 64;
-		u->lft.soft_byte_limit = u->lft.hard_byte_limit = XFRM_INF;
-		u->lft.soft_packet_limit = u->lft.hard_packet_limit = XFRM_INF;
-	}
-	struct xfrm_algo_aead *a = xm_attr(&b, XFRMA_ALG_AEAD, sizeof(*a) + sa->keylen);
-	if (a) {
-		snprintf(a->alg_name, sizeof(a->alg_name), "rfc4106(gcm(aes))");
-		a->alg_key_len = (unsigned)(sa->keylen * 8);
-		a->alg_icv_len = 128;
-		memcpy(a->alg_key, sa->key, sa->keylen);
-	}
-	xm_mark(&b);
-	return xm_end(&b);
+	struct nl_msg *msg = NULL;
+	int err = del ? xfrmnl_sa_build_delete_request(o, 0, &msg)
+		      : xfrmnl_sa_build_add_request(o, NLM_F_CREATE | NLM_F_EXCL, &msg);
+	xfrmnl_sa_put(o);
+	return xm_copy(err, msg, buf, cap, seq);
 }
 
 int xm_policy_msg(uint8_t *buf, size_t cap, const struct xm_sa *sa, int del, uint32_t seq)
 {
-	struct xm_buf b = { buf, cap, 0, 0 };
-	if (del) {
-		xm_start(&b, XFRM_MSG_DELPOLICY, 0, seq);
-		struct xfrm_userpolicy_id *id = xm_put(&b, sizeof(*id));
-		if (id) {
-			xm_selector(&id->sel, sa->src, sa->dst, sa->dport);
-			id->dir = XFRM_POLICY_OUT;
-		}
-		xm_mark(&b);
-		return xm_end(&b);
-	}
-	xm_start(&b, XFRM_MSG_NEWPOLICY, NLM_F_CREATE | NLM_F_EXCL, seq);
-	struct xfrm_userpolicy_info *p = xm_put(&b, sizeof(*p));
-	if (p) {
-		xm_selector(&p->sel, sa->src, sa->dst, sa->dport);
-		p->priority = XM_PRIORITY;
-		p->dir = XFRM_POLICY_OUT;
-		p->action = XFRM_POLICY_ALLOW;
-		p->share = XFRM_SHARE_ANY;
-		p->lft.soft_byte_limit = p->lft.hard_byte_limit = XFRM_INF;
-		p->lft.soft_packet_limit = p->lft.hard_packet_limit = XFRM_INF;
-	}
-	struct xfrm_user_tmpl *t = xm_attr(&b, XFRMA_TMPL, sizeof(*t));
-	if (t) {
-		t->id.daddr.a4 = htonl(sa->dst);
-		t->id.proto = IPPROTO_ESP;
-		t->saddr.a4 = htonl(sa->src);
-		t->family = AF_INET;
-		t->reqid = XM_REQID;
-		t->mode = XFRM_MODE_TRANSPORT;
-		t->aalgos = t->ealgos = t->calgos = ~0u;
-	}
-	xm_mark(&b);
-	return xm_end(&b);
+	struct xfrmnl_sp *o = xm_policy_obj(sa);
+	if (!o)
+		return -ENOMEM;
+	struct nl_msg *msg = NULL;
+	int err = del ? xfrmnl_sp_build_delete_request(o, 0, &msg)
+		      : xfrmnl_sp_build_add_request(o, NLM_F_CREATE | NLM_F_EXCL, &msg);
+	xfrmnl_sp_put(o);
+	return xm_copy(err, msg, buf, cap, seq);
 }
 
 char *xm_nft_rules(const char *t, uint16_t dport, const uint32_t *vnis, size_t n)

@@ -1,23 +1,29 @@
-/* The kernel ESP data path's messages (groundwork: built and unit-tested,
- * not yet driven by netd, because this kernel has no ESP to run them).
+/* The kernel ESP data path's XFRM objects and nftables rules (esp.h
+ * drives them; this kernel has no ESP, so only the policies and rules
+ * run here).
  *
- * For each encrypted node pair the kernel would hold, per direction, one
- * ESP transport-mode state (rfc4106(gcm(aes)), 128-bit ICV; SPI from
+ * For each encrypted node pair the kernel holds, per direction, one ESP
+ * transport-mode state (rfc4106(gcm(aes)), 128-bit ICV; SPI from
  * seal_spi, key and salt from seal_esp_key, both derived on both ends
- * without negotiation) and one policy that requires it for the VXLAN
- * packets between the two data-path addresses (UDP to the VXLAN port).
- * Every state and policy carries our own reqid and mark, so a cleanup
- * that matches them touches nothing else. Only packets carrying the mark
- * take the policy: nftables marks the VXLAN packets of encrypted VNIs on
- * output, and drops on input those of encrypted VNIs that did not arrive
- * as ESP (xm_nft_rules), so cleartext never passes for them while plain
- * VNIs between the same nodes stay plain.
+ * without negotiation) and, outbound, one policy that requires it for the
+ * VXLAN packets between the two data-path addresses (UDP to the VXLAN
+ * port). Every state carries our own reqid, and outbound states and
+ * policies our mark, so a cleanup that matches them touches nothing else.
+ * Inbound states carry no mark: the kernel matches a state's mark
+ * against the arriving packet's, which has none. Only packets carrying
+ * the mark take the policy: nftables marks the VXLAN packets of
+ * encrypted VNIs on output, and drops on input those of encrypted VNIs
+ * that did not arrive as ESP (xm_nft_rules), so cleartext never passes
+ * for them while plain VNIs between the same nodes stay plain.
  *
- * Pure functions: each writes one netlink message into buf[cap] and
- * returns its length, or -ENOSPC / -EINVAL. */
+ * The objects are libnl-xfrm's (xm_sa_obj, xm_policy_obj), handed to
+ * xfrmnl_sa_add / xfrmnl_sp_add and friends; xm_sa_msg and
+ * xm_policy_msg write the request libnl builds from them into a buffer,
+ * for the probe and the tests. No I/O here. */
 #ifndef SWARM_XFRM_MSG_H
 #define SWARM_XFRM_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,9 +40,22 @@ struct xm_sa {
 	uint8_t key[XM_KEY_MAX];   /* AES key || 4-byte salt (rfc4106) */
 	size_t keylen;             /* 20, 28 or 36 */
 	uint16_t dport;            /* VXLAN UDP port, 4789 */
+	bool in;                   /* inbound (peer -> us): no mark */
 };
 
-/* XFRM_MSG_NEWSA (add) or, with del, XFRM_MSG_DELSA for sa. */
+struct xfrmnl_sa;
+struct xfrmnl_sp;
+
+/* The libnl-xfrm state for sa (xfrmnl_sa_put to free); NULL on a bad key
+ * length or no memory. */
+struct xfrmnl_sa *xm_sa_obj(const struct xm_sa *sa);
+
+/* The libnl-xfrm outbound policy for sa's src -> dst (xfrmnl_sp_put). */
+struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa);
+
+/* XFRM_MSG_NEWSA (add, exclusive) or, with del, XFRM_MSG_DELSA for sa,
+ * as libnl builds it, into buf[cap]: its length, or -ENOSPC, -EINVAL,
+ * -ENOMEM. */
 int xm_sa_msg(uint8_t *buf, size_t cap, const struct xm_sa *sa, int del, uint32_t seq);
 
 /* XFRM_MSG_NEWPOLICY (or, with del, DELPOLICY): the marked packets sa

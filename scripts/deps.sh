@@ -9,7 +9,7 @@ PKGS=(
 	# build
 	build-essential autoconf automake libtool pkg-config
 	libev-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev libsqlite3-dev
-	libc-ares-dev libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libnftables-dev libnetfilter-conntrack-dev
+	libc-ares-dev libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libnl-xfrm-3-dev libnftables-dev libnetfilter-conntrack-dev
 	libsystemd-dev libjson-c-dev libmsgpack-dev zlib1g-dev libcmocka-dev
 	# run: containers, images, the lab and its upstream resolver
 	runc busybox-static nginx-light iproute2 nftables unbound

@@ -48,7 +48,7 @@ static const struct nlattr *find_attr(const uint8_t *msg, size_t len, size_t fix
 		const struct nlattr *a = (const void *)(msg + off);
 		if (a->nla_len < NLA_HDRLEN)
 			return NULL;
-		if (a->nla_type == type)
+		if ((a->nla_type & NLA_TYPE_MASK) == type)   /* libnl flags nests */
 			return a;
 		off += NLA_ALIGN(a->nla_len);
 	}
@@ -116,6 +116,15 @@ static void test_sa_msg(void **unused)
 	assert_int_equal(ntohl(id->spi), sa.spi);
 	assert_int_equal(id->proto, IPPROTO_ESP);
 	check_mark(m, (size_t)n, sizeof(*id));
+
+	/* an inbound state has no mark: arriving packets carry none */
+	sa.in = true;
+	n = xm_sa_msg(m, sizeof(m), &sa, 0, 9);
+	assert_true(n > 0);
+	assert_null(find_attr(m, (size_t)n, sizeof(*u), XFRMA_MARK));
+	n = xm_sa_msg(m, sizeof(m), &sa, 1, 10);
+	assert_null(find_attr(m, (size_t)n, sizeof(*id), XFRMA_MARK));
+	sa.in = false;
 
 	assert_int_equal(xm_sa_msg(m, 40, &sa, 0, 1), -ENOSPC);
 	sa.keylen = 16;
