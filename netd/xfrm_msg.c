@@ -26,11 +26,12 @@ static struct nl_addr *xm_addr(uint32_t a, unsigned prefix)
 	return n;
 }
 
-/* The VXLAN packets from src to dst: UDP to dport. */
+/* The VXLAN packets from src to dst (dst 0: to anywhere): UDP to dport. */
 static struct xfrmnl_sel *xm_selector(const struct xm_sa *sa)
 {
+	unsigned dlen = sa->dst ? 32 : 0;
 	struct xfrmnl_sel *s = xfrmnl_sel_alloc();
-	struct nl_addr *src = xm_addr(sa->src, 32), *dst = xm_addr(sa->dst, 32);
+	struct nl_addr *src = xm_addr(sa->src, 32), *dst = xm_addr(sa->dst, dlen);
 	if (!s || !src || !dst) {
 		if (s)
 			xfrmnl_sel_put(s);
@@ -41,7 +42,7 @@ static struct xfrmnl_sel *xm_selector(const struct xm_sa *sa)
 	xfrmnl_sel_set_saddr(s, src);
 	xfrmnl_sel_set_daddr(s, dst);
 	xfrmnl_sel_set_prefixlen_s(s, 32);
-	xfrmnl_sel_set_prefixlen_d(s, 32);
+	xfrmnl_sel_set_prefixlen_d(s, dlen);
 	xfrmnl_sel_set_proto(s, IPPROTO_UDP);
 	xfrmnl_sel_set_dport(s, sa->dport);
 	xfrmnl_sel_set_dportmask(s, 0xffff);
@@ -114,9 +115,10 @@ struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa)
 	if (ok) {
 		xfrmnl_sp_set_sel(o, sel);
 		xfrmnl_sp_set_lifetime_cfg(o, lft);
-		xfrmnl_sp_set_priority(o, XM_PRIORITY);
+		/* lower numbers win: a pair's policy before the catch-all */
+		xfrmnl_sp_set_priority(o, sa->dst ? XM_PRIORITY : XM_PRIORITY + 1);
 		xfrmnl_sp_set_dir(o, XFRM_POLICY_OUT);
-		xfrmnl_sp_set_action(o, XFRM_POLICY_ALLOW);
+		xfrmnl_sp_set_action(o, sa->dst ? XFRM_POLICY_ALLOW : XFRM_POLICY_BLOCK);
 		xfrmnl_sp_set_share(o, XFRM_SHARE_ANY);
 		xfrmnl_sp_set_mark(o, XM_MARK, XM_MARK_MASK);
 		xfrmnl_user_tmpl_set_family(t, AF_INET);
@@ -128,7 +130,7 @@ struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa)
 		xfrmnl_user_tmpl_set_ealgos(t, ~0u);
 		xfrmnl_user_tmpl_set_calgos(t, ~0u);
 	}
-	if (ok) {
+	if (ok && sa->dst) {
 		xfrmnl_sp_add_usertemplate(o, t);   /* the policy owns it now */
 		t = NULL;
 	}

@@ -50,7 +50,11 @@ struct xfrmnl_sp;
  * length or no memory. */
 struct xfrmnl_sa *xm_sa_obj(const struct xm_sa *sa);
 
-/* The libnl-xfrm outbound policy for sa's src -> dst (xfrmnl_sp_put). */
+/* The libnl-xfrm outbound policy for sa's src -> dst (xfrmnl_sp_put).
+ * With dst 0 it is the catch-all: marked VXLAN packets from src to any
+ * node without a policy of its own are blocked (XM_PRIORITY + 1), so a
+ * marked packet never leaves in cleartext, whatever the order in which
+ * peers and their policies come and go. */
 struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa);
 
 /* XFRM_MSG_NEWSA (add, exclusive) or, with del, XFRM_MSG_DELSA for sa,

@@ -1,0 +1,211 @@
+/* The kernel ESP provider's reconcile (esp.h): desired XFRM states and
+ * policies from the ring and the peers, applied as a difference. */
+#include "esp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "gossip_crypto.h"
+#include "util.h"
+
+struct esp {
+	const struct esp_ops *ops;
+	void *ctx;
+	uint16_t dport;
+	struct xm_sa *sas;           /* installed states */
+	size_t nsas;
+	struct xm_sa *pols;          /* installed policies (src, dst, dport) */
+	size_t npols;
+	uint32_t *vnis;              /* VNIs of the installed rules */
+	size_t nvnis;
+	bool rules_ok;               /* the rules match vnis */
+};
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorted, without duplicates or zeros (and without skip), into a new array. */
+static uint32_t *uniq(const uint32_t *v, size_t n, uint32_t skip, size_t *out)
+{
+	uint32_t *r = xmalloc((n ? n : 1) * sizeof(*r));
+	memcpy(r, v, n * sizeof(*r));
+	qsort(r, n, sizeof(*r), u32_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (r[i] && r[i] != skip && (!k || r[k - 1] != r[i]))
+			r[k++] = r[i];
+	*out = k;
+	return r;
+}
+
+/* Same state: an SPI names one (key, src, dst), so the key need not be
+ * compared. */
+static bool sa_same(const struct xm_sa *a, const struct xm_sa *b)
+{
+	return a->src == b->src && a->dst == b->dst && a->spi == b->spi && a->in == b->in;
+}
+
+static bool pol_same(const struct xm_sa *a, const struct xm_sa *b)
+{
+	return a->src == b->src && a->dst == b->dst;
+}
+
+static bool has(const struct xm_sa *v, size_t n, const struct xm_sa *x,
+		bool (*same)(const struct xm_sa *, const struct xm_sa *))
+{
+	for (size_t i = 0; i < n; i++)
+		if (same(&v[i], x))
+			return true;
+	return false;
+}
+
+/* The state src -> dst under ring key k into sa; false when k is unusable. */
+static bool sa_make(struct xm_sa *sa, const struct seal_key *k, uint32_t src, uint32_t dst,
+		    uint16_t dport, bool in)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->src = src;
+	sa->dst = dst;
+	sa->dport = dport;
+	sa->in = in;
+	sa->keylen = k->len + 4;
+	sa->spi = seal_spi(k->key, k->len, src, dst);
+	return sa->spi && seal_esp_key(k->key, k->len, src, dst, sa->key) == 0;
+}
+
+int esp_new(const struct esp_ops *ops, void *ctx, uint16_t dport, struct esp **out)
+{
+	struct esp *e = xcalloc(1, sizeof(*e));
+	e->ops = ops;
+	e->ctx = ctx;
+	e->dport = dport;
+	*out = e;
+	return ops->flush(ctx);
+}
+
+void esp_free(struct esp *e)
+{
+	if (!e)
+		return;
+	if (e->sas)
+		OPENSSL_cleanse(e->sas, e->nsas * sizeof(*e->sas));
+	free(e->sas);
+	free(e->pols);
+	free(e->vnis);
+	free(e);
+}
+
+size_t esp_count_sas(const struct esp *e)
+{
+	return e->nsas;
+}
+
+size_t esp_count_policies(const struct esp *e)
+{
+	return e->npols;
+}
+
+/* Applies the difference between the installed v[*n] and the desired
+ * want[nw] with op: additions, then (with dels) removals; v keeps what
+ * the kernel holds. The first error goes to *err. */
+static void apply(struct esp *e, struct xm_sa **v, size_t *n, const struct xm_sa *want, size_t nw,
+		  bool dels, int (*op)(void *, const struct xm_sa *, int),
+		  bool (*same)(const struct xm_sa *, const struct xm_sa *), int *err)
+{
+	if (!dels) {
+		for (size_t i = 0; i < nw; i++) {
+			if (has(*v, *n, &want[i], same))
+				continue;
+			int r = op(e->ctx, &want[i], 0);
+			if (r < 0 && r != -EEXIST) {
+				if (!*err)
+					*err = r;
+				continue;
+			}
+			*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+			(*v)[(*n)++] = want[i];
+		}
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++) {
+		struct xm_sa *x = &(*v)[i];
+		if (!has(want, nw, x, same)) {
+			int r = op(e->ctx, x, 1);
+			if (r == 0 || r == -ENOENT || r == -ESRCH) {
+				OPENSSL_cleanse(x, sizeof(*x));
+				continue;
+			}
+			if (!*err)
+				*err = r;
+		}
+		(*v)[k++] = *x;
+	}
+	*n = k;
+}
+
+int esp_sync(struct esp *e, const struct esp_want *w)
+{
+	size_t npeers, nvnis, nring = 0;
+	uint32_t *peers = uniq(w->peers, w->npeers, w->self, &npeers);
+	uint32_t *vnis = uniq(w->vnis, w->nvnis, 0, &nvnis);
+	for (size_t i = 0; i < w->nring; i++)
+		if (gossip_crypto_key_len_ok(w->ring[i].len))
+			nring++;
+	struct xm_sa *sas = xcalloc(npeers * (nring + 1) + 1, sizeof(*sas));
+	struct xm_sa *pols = xcalloc(npeers + 1, sizeof(*pols));
+	size_t nsas = 0, npols = npeers;
+	if (w->self)   /* the catch-all that blocks marked packets to anyone else */
+		pols[npols++] = (struct xm_sa){ .src = w->self, .dport = e->dport };
+	int err = 0;
+
+	for (size_t p = 0; p < npeers; p++) {
+		pols[p] = (struct xm_sa){ .src = w->self, .dst = peers[p], .dport = e->dport };
+		bool primary = true;
+		for (size_t i = 0; i < w->nring; i++) {
+			const struct seal_key *k = &w->ring[i];
+			if (!gossip_crypto_key_len_ok(k->len))
+				continue;
+			/* sealing with the primary only; opening with every key */
+			if (primary && sa_make(&sas[nsas], k, w->self, peers[p], e->dport, false))
+				nsas++;
+			primary = false;
+			if (sa_make(&sas[nsas], k, peers[p], w->self, e->dport, true) &&
+			    !has(sas, nsas, &sas[nsas], sa_same))
+				nsas++;
+		}
+	}
+
+	/* Order matters for "never cleartext": states, then the policies
+	 * that use them, then the rules that mark packets for the policies;
+	 * removals the other way round. */
+	apply(e, &e->sas, &e->nsas, sas, nsas, false, e->ops->sa, sa_same, &err);
+	apply(e, &e->pols, &e->npols, pols, npols, false, e->ops->policy, pol_same, &err);
+	bool same_vnis = e->rules_ok && e->nvnis == nvnis &&
+			 (!nvnis || memcmp(e->vnis, vnis, nvnis * sizeof(*vnis)) == 0);
+	if (!same_vnis) {
+		int r = e->ops->rules(e->ctx, e->dport, vnis, nvnis);
+		if (r < 0 && !err)
+			err = r;
+		e->rules_ok = r == 0;
+		free(e->vnis);
+		e->vnis = vnis;
+		e->nvnis = nvnis;
+		vnis = NULL;
+	}
+	apply(e, &e->pols, &e->npols, pols, npols, true, e->ops->policy, pol_same, &err);
+	apply(e, &e->sas, &e->nsas, sas, nsas, true, e->ops->sa, sa_same, &err);
+
+	OPENSSL_cleanse(sas, (npeers * (nring + 1) + 1) * sizeof(*sas));
+	free(sas);
+	free(pols);
+	free(peers);
+	free(vnis);
+	return err;
+}
