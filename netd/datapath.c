@@ -132,7 +132,7 @@ int dp_state_add_gw_ep(struct dp_state *st, const struct dp_gw_ep *ep)
 
 int dp_state_add_network(struct dp_state *st, const struct dp_network *net)
 {
-	if (!dp_vni_ok(net->vni) || net->prefixlen > 30)
+	if (!dp_vni_ok(net->vni) || net->prefixlen > 30 || (net->encrypted && net->esp))
 		return -EINVAL;
 	if (dp_state_find_network(st, net->vni))
 		return -EEXIST;
@@ -224,14 +224,18 @@ static void dp_count(struct dp_run *run, int r)
 		run->err = r;
 }
 
+/* Same addressing and kind. A kind change remakes the network: plain <->
+ * encrypted swaps vxlan0 for the sealer's TAP, and plain <-> esp changes
+ * the MTU that every attached veth copied when it was made. */
 static bool dp_net_same(const struct dp_network *a, const struct dp_network *b)
 {
 	return a->gateway.s_addr == b->gateway.s_addr && a->encrypted == b->encrypted &&
-	       a->subnet.s_addr == b->subnet.s_addr && a->prefixlen == b->prefixlen;
+	       a->esp == b->esp && a->subnet.s_addr == b->subnet.s_addr &&
+	       a->prefixlen == b->prefixlen;
 }
 
 /* The actual network of vni when it is kept as it is (complete, same
- * addressing, desired); NULL when it is absent or will be remade. */
+ * addressing and kind, desired); NULL when it is absent or will be remade. */
 static const struct dp_network *dp_kept_net(const struct dp_run *run, uint32_t vni)
 {
 	const struct dp_network *a = dp_state_find_network(run->actual, vni);
@@ -291,7 +295,7 @@ static void dp_remove_fdbs(struct dp_run *run)
 	}
 }
 
-/* Networks not desired, incomplete, or with other addressing. */
+/* Networks not desired, incomplete, or with other addressing or kind. */
 static void dp_remove_nets(struct dp_run *run)
 {
 	const struct dp_ops *ops = run->p->ops;

@@ -28,9 +28,13 @@
 /* The sealed userspace path (sealer.h SEALER_OVERHEAD): outer IPv4 20 +
  * UDP 8 + seal header 16 + VNI 4 + inner Ethernet 14 + tag 16. */
 #define DP_SEALED_OVERHEAD 78
+/* Kernel ESP (esp.h): VXLAN's 50 + ESP transport over IPv4 with rfc4106
+ * AES-GCM: ESP header 8 + IV 8 + trailer (pad to 4 bytes + pad length +
+ * next header, at most 5) + ICV 16 = 37, rounded up to 40. */
+#define DP_ESP_OVERHEAD 90
 /* gso_max_size of containers' legs on encrypted networks: a TCP
- * super-frame must fit one sealed UDP datagram (65507 bytes less the
- * seal, VNI and vnet header; sealer.h). */
+ * super-frame's train (sealer.h) then fits one UDP_SEGMENT send of
+ * 65507 bytes with its per-datagram headers. */
 #define DP_SEALED_GSO_MAX 62000
 #define DP_TASK_ID_MAX 64
 #define DP_PATH_MAX 256
@@ -45,6 +49,11 @@ struct dp_network {
 	 * nodes (sealer.h), MTU = underlay - DP_SEALED_OVERHEAD, and no FDB or
 	 * neighbour entries (the sealer holds the peers). br0's alias marks it. */
 	bool encrypted;
+	/* Kernel ESP (encrypted where the kernel has ESP): vxlan0 and FDB/
+	 * neighbour entries as for a plain network, MTU = underlay -
+	 * DP_ESP_OVERHEAD; vxlan0's alias "swarm-esp" marks it. Never together
+	 * with encrypted. */
+	bool esp;
 	uint32_t mtu;              /* actual state only: vxlan0's (encrypted: br0's) MTU */
 	bool complete;             /* actual state only: ns, br0 and vxlan0 (none if encrypted) right */
 };
@@ -121,7 +130,7 @@ void dp_state_clear(struct dp_state *st);
  * there (the first one wins and is kept: a caller with several records for
  * one IP or MAC, as while an address is reused, lists the preferred first),
  * or -EINVAL on a malformed record (VNI 0 or over 24 bits, prefix > 30,
- * empty task id or ifname). */
+ * a network both encrypted and esp, empty task id or ifname). */
 int dp_state_add_network(struct dp_state *st, const struct dp_network *net);
 int dp_state_add_local(struct dp_state *st, const struct dp_local_ep *ep);
 int dp_state_add_fdb(struct dp_state *st, const struct dp_fdb *f);
@@ -152,8 +161,8 @@ struct dp_ops {
 	/* Fills *actual (initialised and empty on entry) with what exists. */
 	int (*dump)(void *ctx, struct dp_state *actual);
 	/* Creates the overlay namespace with br0 (gateway address) and vxlan0
-	 * (none when net->encrypted). A leftover of the same VNI is removed
-	 * first. */
+	 * (none when net->encrypted; marked and with the smaller MTU when
+	 * net->esp). A leftover of the same VNI is removed first. */
 	int (*net_add)(void *ctx, const struct dp_network *net);
 	/* Removes the namespace of vni and everything in it. Absent: 0. */
 	int (*net_del)(void *ctx, uint32_t vni);
@@ -203,15 +212,16 @@ struct dp_stats {
 
 /* Converges the provider to *desired: dumps the actual state, then removes
  * stale attachments, neighbour and FDB entries and networks (a network whose
- * gateway or subnet changed, or which is incomplete, is removed and made
- * again), then adds missing networks, attachments, FDB and neighbour entries.
- * Attachments and peers of networks not in *desired are ignored. The
- * gateway goes the same way: stale legs are detached, a gateway not desired,
- * changed (bridge, subnet, address) or incomplete is removed with its legs
- * (and then made again), then the gateway and missing legs are added; legs
- * without a desired gateway are ignored. One failed
- * operation does not stop the others. Returns 0, or the first error (the
- * dump's error aborts before anything is changed). stats may be NULL. */
+ * gateway, subnet or kind (plain, encrypted, esp) changed, or which is
+ * incomplete, is removed and made again), then adds missing networks,
+ * attachments, FDB and neighbour entries. Attachments and peers of
+ * networks not in *desired are ignored. The gateway goes the same way:
+ * stale legs are detached, a gateway not desired, changed (bridge, subnet,
+ * address) or incomplete is removed with its legs (and then made again),
+ * then the gateway and missing legs are added; legs without a desired
+ * gateway are ignored. One failed operation does not stop the others.
+ * Returns 0, or the first error (the dump's error aborts before anything
+ * is changed). stats may be NULL. */
 int dp_reconcile(struct dp_provider *p, const struct dp_state *desired,
 		 struct dp_stats *stats);
 
@@ -242,7 +252,8 @@ int dp_netlink_ns_path(struct dp_provider *p, uint32_t vni, char *buf, size_t le
 
 /* An in-memory provider: it holds a dp_state as "the kernel" and records
  * one text line per successful mutating operation, e.g.
- * "net_add 4242" ("net_add 4242 encrypted"), "ep_attach 4242 task1 eth0 198.19.42.11",
+ * "net_add 4242" ("net_add 4242 encrypted", "net_add 4242 esp"),
+ * "ep_attach 4242 task1 eth0 198.19.42.11",
  * "fdb_add 4242 02:42:c6:13:2a:0c 192.0.2.202",
  * "neigh_del 4242 198.19.42.12", "gw_add br-gw 198.19.255.1/24",
  * "gw_del br-gw", "gw_ep_attach task1 eth1 198.19.255.2",

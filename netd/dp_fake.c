@@ -109,13 +109,16 @@ static int fake_net_add(void *ctx, const struct dp_network *net)
 {
 	struct dp_fake *f = ctx;
 	char line[64];
-	snprintf(line, sizeof(line), "net_add %u%s", net->vni, net->encrypted ? " encrypted" : "");
+	snprintf(line, sizeof(line), "net_add %u%s", net->vni,
+		 net->encrypted ? " encrypted" : net->esp ? " esp" : "");
 	int err = fake_should_fail(f, line);
 	if (err)
 		return err;
 	struct dp_network n = *net;
 	n.complete = true;
-	n.mtu = net->encrypted ? 1500 - DP_SEALED_OVERHEAD : 1500 - DP_VXLAN_OVERHEAD;
+	/* As dp_netlink over a 1500-byte underlay. */
+	n.mtu = 1500 - (net->encrypted ? DP_SEALED_OVERHEAD :
+			net->esp ? DP_ESP_OVERHEAD : DP_VXLAN_OVERHEAD);
 	if (dp_state_find_network(&f->kernel, net->vni))
 		return -EEXIST;
 	err = dp_state_add_network(&f->kernel, &n);

@@ -7,6 +7,8 @@
  *     address, dstport), created in the underlay namespace under a
  *     temporary name and then moved in, so that its UDP socket stays on the
  *     underlay; MTU = the underlay interface's MTU - 50,
+ *   - for a kernel ESP network the same vxlan0 with the alias "swarm-esp"
+ *     and MTU = underlay - 90, room for ESP (esp.h encrypts its packets),
  *   - or, for an encrypted network, no vxlan0: br0 carries the alias
  *     "swarm-encrypted" and MTU = underlay - 78, and swarm-sealer puts its
  *     TAP on br0 (sealer.h),
@@ -68,6 +70,7 @@
 #define DPN_ALIAS_TAG "swarm"
 #define DPN_GW_ALIAS "swarm-gateway"
 #define DPN_SEALED_ALIAS "swarm-encrypted"
+#define DPN_ESP_ALIAS "swarm-esp"
 #define DPN_GW_TABLE "swarm_gw"
 #define DPN_FORWARD "/proc/sys/net/ipv4/ip_forward"
 
@@ -389,8 +392,12 @@ static int dpn_make_vxlan(struct dp_nl *nl, const char *tmp, uint32_t vni, uint3
 }
 
 /* Moves the temporary vxlan into the overlay namespace, then names it
- * vxlan0, enslaves it to br0 and brings it up. */
-static int dpn_move_vxlan(struct dp_nl *nl, struct nl_sock *ov, const char *tmp, int ovfd)
+ * vxlan0, enslaves it to br0, marks it when esp (the alias is written in
+ * the overlay namespace, in the same change as the name that makes it
+ * vxlan0) and brings it up. Its MTU stays the one it was made with:
+ * neither the move nor the enslaving changes a port's MTU. */
+static int dpn_move_vxlan(struct dp_nl *nl, struct nl_sock *ov, const char *tmp, int ovfd,
+			  bool esp)
 {
 	struct rtnl_link *c = rtnl_link_alloc();
 	rtnl_link_set_ns_fd(c, ovfd);
@@ -404,6 +411,8 @@ static int dpn_move_vxlan(struct dp_nl *nl, struct nl_sock *ov, const char *tmp,
 	c = rtnl_link_alloc();
 	rtnl_link_set_name(c, DPN_VXLAN);
 	rtnl_link_set_master(c, br);
+	if (esp)
+		rtnl_link_set_ifalias(c, DPN_ESP_ALIAS);
 	r = link_change(ov, tmp, c);
 	rtnl_link_put(c);
 	return r < 0 ? r : link_up(ov, DPN_VXLAN);
@@ -432,7 +441,7 @@ static int dpn_net_fill(struct dp_nl *nl, const struct dp_network *net, const ch
 		log_err("datapath, vni %u: vxlan %s: %s", net->vni, tmp, strerror(-r));
 		goto out;
 	}
-	if ((r = dpn_move_vxlan(nl, ov, tmp, ovfd)) < 0)
+	if ((r = dpn_move_vxlan(nl, ov, tmp, ovfd, net->esp)) < 0)
 		log_err("datapath, vni %u: moving vxlan into %s: %s", net->vni, path, strerror(-r));
 out:
 	if (ovfd >= 0)
@@ -454,7 +463,8 @@ static int dpn_net_add(void *ctx, const struct dp_network *net)
 			inet_ntoa(nl->local), strerror(-r));
 		return r;
 	}
-	mtu -= net->encrypted ? DP_SEALED_OVERHEAD : DP_VXLAN_OVERHEAD;
+	mtu -= net->encrypted ? DP_SEALED_OVERHEAD :
+	       net->esp ? DP_ESP_OVERHEAD : DP_VXLAN_OVERHEAD;
 	dpn_net_del(nl, net->vni); /* a leftover of the same VNI */
 	if ((r = ns_create(path)) < 0) {
 		log_err("datapath, vni %u: netns %s: %s", net->vni, path, strerror(-r));
@@ -466,7 +476,8 @@ static int dpn_net_add(void *ctx, const struct dp_network *net)
 		return r;
 	}
 	log_info("datapath, vni %u: overlay namespace %s up, mtu %u%s", net->vni, path, mtu,
-		 net->encrypted ? ", encrypted (swarm-sealer)" : "");
+		 net->encrypted ? ", encrypted (swarm-sealer)" :
+		 net->esp ? ", encrypted (kernel ESP)" : "");
 	return 0;
 }
 
@@ -1336,6 +1347,9 @@ static int dpn_dump_net(struct dp_nl *nl, uint32_t vni, struct dp_state *st)
 	int bri = br ? rtnl_link_get_ifindex(br) : -1;
 	const char *alias = br ? rtnl_link_get_ifalias(br) : NULL;
 	net.encrypted = alias && strcmp(alias, DPN_SEALED_ALIAS) == 0;
+	/* Never both: an encrypted network's vxlan0 is a leftover anyway. */
+	alias = vx && !net.encrypted ? rtnl_link_get_ifalias(vx) : NULL;
+	net.esp = alias && strcmp(alias, DPN_ESP_ALIAS) == 0;
 	if (br)
 		dpn_dump_bridge_addr(ov, bri, &net);
 	net.complete = br && net.gateway.s_addr &&

@@ -2,7 +2,9 @@
  * local attachments, remote peers, the gateway bridge and its legs come and
  * go; a second run does nothing; a restart over pre-existing state adds no
  * duplicates and removes what is stale; an encrypted network is made as
- * such, and turning encryption on or off remakes the network. */
+ * such, and turning encryption on or off remakes the network; a kernel
+ * ESP network is a plain one with the smaller MTU, and switching it to or
+ * from plain (or sealed) remakes it too. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -97,6 +99,13 @@ static void test_state_keys(void **unused)
 	assert_int_equal(dp_state_add_network(&st, &n), -EINVAL);
 	n.vni = 1u << 24;
 	assert_int_equal(dp_state_add_network(&st, &n), -EINVAL);
+	/* Sealed and kernel ESP at once is no network. */
+	n = mknet(4243, "198.19.43.0", 24, "198.19.43.1");
+	n.encrypted = n.esp = true;
+	assert_int_equal(dp_state_add_network(&st, &n), -EINVAL);
+	n.encrypted = false;
+	assert_int_equal(dp_state_add_network(&st, &n), 0);
+	assert_true(dp_state_find_network(&st, 4243)->esp);
 
 	uint8_t mac[6] = { 2, 0x42, 1, 2, 3, 4 }, zero[6] = { 0 };
 	assert_int_equal(dp_state_add_remote(&st, 4242, ip4("198.19.42.5"), mac, ip4("192.0.2.202")), 0);
@@ -748,6 +757,105 @@ static void test_encrypted_toggle(void **unused)
 	dp_provider_free(p);
 }
 
+/* ---- kernel ESP networks ---- */
+
+enum kind { PLAIN, SEALED, ESP };
+
+/* desired: net 4343 of kind k with task1 attached; plain and ESP ones also
+ * get a remote peer (an ESP network's peers are on vxlan0 as a plain
+ * one's). */
+static void kind_state(struct dp_state *st, enum kind k)
+{
+	enc_state(st, k == SEALED);
+	if (k == ESP) {
+		st->nets[0].esp = true;
+		assert_true(dp_state_find_network(st, 4343)->esp);
+	}
+}
+
+static void test_esp_toggle(void **unused)
+{
+	(void)unused;
+	struct dp_provider *p;
+	struct dp_state want;
+	struct dp_stats stats;
+	assert_int_equal(dp_fake_new(&p), 0);
+
+	/* Made fresh as ESP: the plain set of operations, marked. */
+	kind_state(&want, ESP);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	print_ops(p);
+	assert_int_equal(stats.applied, 4); /* net, attach, fdb, neigh */
+	assert_int_equal(stats.failed, 0);
+	assert_string_equal(dp_fake_op(p, 0), "net_add 4343 esp");
+	const struct dp_state *k = dp_fake_state(p);
+	assert_true(k->nets[0].esp);
+	assert_false(k->nets[0].encrypted);
+	assert_int_equal(k->nets[0].mtu, 1500 - DP_ESP_OVERHEAD);
+	assert_int_equal(k->n_fdbs, 1);
+	assert_int_equal(k->n_neighs, 1);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_int_equal(dp_fake_nops(p), 0);
+
+	/* ESP -> plain -> ESP -> sealed -> ESP: every switch is a change; the
+	 * network is removed (its contents with it) and made again as the new
+	 * kind, the task re-attached and, on vxlan0, its peer re-added. */
+	static const enum kind seq[] = { PLAIN, ESP, SEALED, ESP };
+	static const char *const add[] = { "net_add 4343", "net_add 4343 esp",
+					   "net_add 4343 encrypted", "net_add 4343 esp" };
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		dp_state_clear(&want);
+		kind_state(&want, seq[i]);
+		dp_fake_clear_ops(p);
+		assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+		print_ops(p);
+		assert_int_equal(stats.failed, 0);
+		assert_int_equal(dp_fake_nops(p), seq[i] == SEALED ? 3 : 5);
+		assert_string_equal(dp_fake_op(p, 0), "net_del 4343");
+		assert_string_equal(dp_fake_op(p, 1), add[i]);
+		assert_string_equal(dp_fake_op(p, 2), "ep_attach 4343 task1 eth0 198.19.43.11");
+		assert_int_equal(dp_fake_count(p, "ep_detach"), 0);
+		k = dp_fake_state(p);
+		assert_int_equal(k->n_nets, 1);
+		assert_int_equal(k->nets[0].esp, seq[i] == ESP);
+		assert_int_equal(k->nets[0].encrypted, seq[i] == SEALED);
+		assert_int_equal(k->nets[0].mtu, 1500 - (seq[i] == ESP ? DP_ESP_OVERHEAD :
+							 seq[i] == SEALED ? DP_SEALED_OVERHEAD :
+							 DP_VXLAN_OVERHEAD));
+		assert_int_equal(k->n_fdbs, seq[i] == SEALED ? 0 : 1);
+		dp_fake_clear_ops(p);
+		assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+		assert_int_equal(dp_fake_nops(p), 0);
+	}
+
+	/* A restart over an ESP network dumped as plain (its mark lost):
+	 * remade as ESP, not kept. */
+	dp_fake_state(p)->nets[0].esp = false;
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_string_equal(dp_fake_op(p, 0), "net_del 4343");
+	assert_string_equal(dp_fake_op(p, 1), "net_add 4343 esp");
+	assert_true(dp_fake_state(p)->nets[0].esp);
+
+	/* A failed remake leaves it for the next run, which finishes it. */
+	dp_state_clear(&want);
+	kind_state(&want, PLAIN);
+	dp_fake_fail(p, "net_add 4343", -EIO);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), -EIO);
+	assert_int_equal(stats.failed, 1);
+	assert_int_equal(dp_fake_state(p)->n_nets, 0);
+	assert_int_equal(dp_fake_count(p, "ep_attach"), 0);
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_int_equal(stats.applied, 4);
+	assert_string_equal(dp_fake_op(p, 0), "net_add 4343");
+	assert_false(dp_fake_state(p)->nets[0].esp);
+	dp_state_clear(&want);
+	dp_provider_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -764,6 +872,7 @@ int main(void)
 		cmocka_unit_test(test_gw_failures),
 		cmocka_unit_test(test_encrypted_network),
 		cmocka_unit_test(test_encrypted_toggle),
+		cmocka_unit_test(test_esp_toggle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

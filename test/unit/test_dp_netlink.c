@@ -22,6 +22,14 @@
  * encrypted and complete, a second reconcile does nothing, and turning
  * encryption off remakes it with vxlan0.
  *
+ * Kernel ESP: VNI 4242 switched from plain to ESP on node A, then on node
+ * B, and back: remade each time with vxlan0 marked by the alias
+ * "swarm-esp" and MTU = underlay - 90 (and back to no alias and - 50),
+ * followed by br0, the veth and the container's end; a restarted provider
+ * dumps it back as ESP, complete, and changes nothing; the peer entries
+ * are re-added and the ping goes through (in clear: the XFRM states are
+ * esp.h's, not made here).
+ *
  * Every namespace, link, file and nftables table is made by the test (names
  * start with "dpt-"), inside namespaces the test made, and removed in
  * teardown. Needs root; exits 77 with a reason otherwise. */
@@ -788,6 +796,143 @@ static void test_encrypted_network(void **unused)
 	dp_state_clear(&b);
 }
 
+/* Kernel ESP on VNI 4242, which both nodes hold plain by now. */
+#define ESP_MTU (1400 - DP_ESP_OVERHEAD)
+
+/* Node A's desired state as the earlier tests left it (with the gateway
+ * when those ran), VNI 4242 plain or ESP. */
+static void desired_a_kind(struct dp_state *st, bool esp)
+{
+	if (fx.no_gw)
+		desired_a(st, true);
+	else
+		desired_a_gw(st);
+	st->nets[0].esp = esp;
+}
+
+static void desired_b_kind(struct dp_state *st, bool esp)
+{
+	desired_b(st);
+	st->nets[0].esp = esp;
+}
+
+/* The network vni of a fresh dump of p (asserted present), copied out. */
+static struct dp_network dumped_net(struct dp_provider *p, uint32_t vni, size_t *n_fdbs)
+{
+	struct dp_state d;
+	dp_state_init(&d);
+	assert_int_equal(p->ops->dump(p->ctx, &d), 0);
+	const struct dp_network *n = dp_state_find_network(&d, vni);
+	assert_non_null(n);
+	struct dp_network out = *n;
+	*n_fdbs = 0;
+	for (size_t i = 0; i < d.n_fdbs; i++)
+		*n_fdbs += d.fdbs[i].vni == vni;
+	dp_state_clear(&d);
+	return out;
+}
+
+/* Reconciles p to st twice more: nothing to do. */
+static void assert_settled(struct dp_provider *p, const struct dp_state *st)
+{
+	struct dp_stats stats;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(dp_reconcile(p, st, &stats), 0);
+		assert_int_equal(stats.applied, 0);
+		assert_int_equal(stats.failed, 0);
+	}
+}
+
+static void test_esp_network(void **unused)
+{
+	(void)unused;
+	struct dp_state a, b;
+	struct dp_stats st;
+	struct dp_network n;
+	size_t fdbs;
+	char ova[DP_PATH_MAX], ovb[DP_PATH_MAX];
+	assert_int_equal(dp_netlink_ns_path(fx.pa, VNI, ova, sizeof(ova)), 0);
+	assert_int_equal(dp_netlink_ns_path(fx.pb, VNI, ovb, sizeof(ovb)), 0);
+	assert_int_equal(link_mtu(ova, "vxlan0"), 1350);
+
+	/* Plain -> ESP on node A: remade (the veth goes with the namespace),
+	 * the task re-attached, the peer re-added; the gateway is kept. */
+	desired_a_kind(&a, true);
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	assert_int_equal(st.applied, 5); /* net del, net add, attach, fdb, neigh */
+	assert_int_equal(st.failed, 0);
+	assert_true(link_alias_is(ova, "vxlan0", "swarm-esp"));
+	assert_false(link_alias_is(ova, "br0", "swarm-encrypted"));
+	assert_int_equal(link_mtu(ova, "vxlan0"), ESP_MTU);
+	assert_int_equal(link_mtu(ova, "br0"), ESP_MTU);
+	assert_int_equal(link_mtu(ova, "vec6132a0b"), ESP_MTU); /* host end of .11 */
+	assert_int_equal(link_mtu(fx.ct_a, "eth0"), ESP_MTU);
+	assert_int_equal(link_has_addr(fx.ct_a, "eth0", "198.19.42.11/24"), 1);
+	assert_int_equal(fdb_count_a(), 1);
+	if (!fx.no_gw)
+		assert_int_not_equal(link_mtu(fx.ct_a, "eth1"), 0); /* the leg stays */
+
+	/* netd restarts: a new provider reads the kind back and keeps it. */
+	dp_provider_free(fx.pa);
+	fx.pa = NULL;
+	assert_int_equal(new_provider(fx.run_a, fx.ns_a, "192.0.2.201", &fx.pa), 0);
+	n = dumped_net(fx.pa, VNI, &fdbs);
+	assert_true(n.esp);
+	assert_false(n.encrypted);
+	assert_true(n.complete);
+	assert_int_equal(n.mtu, ESP_MTU);
+	assert_int_equal(n.gateway.s_addr, ip4("198.19.42.1").s_addr);
+	assert_int_equal(fdbs, 1);
+	assert_settled(fx.pa, &a);
+
+	/* Node B plain, node A ESP: a small ping fits either MTU. */
+	assert_int_equal(ping_b_from_a(), 0);
+
+	/* Node B too; the dump of node B reads it back. */
+	desired_b_kind(&b, true);
+	assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+	assert_int_equal(st.applied, 5);
+	assert_int_equal(st.failed, 0);
+	assert_true(link_alias_is(ovb, "vxlan0", "swarm-esp"));
+	assert_int_equal(link_mtu(ovb, "vxlan0"), ESP_MTU);
+	assert_int_equal(link_mtu(fx.ct_b, "eth0"), ESP_MTU);
+	n = dumped_net(fx.pb, VNI, &fdbs);
+	assert_true(n.esp);
+	assert_true(n.complete);
+	assert_int_equal(n.mtu, ESP_MTU);
+	assert_settled(fx.pb, &b);
+	assert_int_equal(ping_b_from_a(), 0);
+
+	/* ESP -> plain on both: remade without the alias, at underlay - 50. */
+	dp_state_clear(&a);
+	desired_a_kind(&a, false);
+	assert_int_equal(dp_reconcile(fx.pa, &a, &st), 0);
+	assert_int_equal(st.applied, 5);
+	assert_int_equal(st.failed, 0);
+	dp_state_clear(&b);
+	desired_b_kind(&b, false);
+	assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+	assert_int_equal(st.applied, 5);
+	assert_int_equal(st.failed, 0);
+	assert_false(link_alias_is(ova, "vxlan0", "swarm-esp"));
+	assert_false(link_alias_is(ovb, "vxlan0", "swarm-esp"));
+	assert_int_equal(link_mtu(ova, "vxlan0"), 1350);
+	assert_int_equal(link_mtu(ova, "br0"), 1350);
+	assert_int_equal(link_mtu(fx.ct_a, "eth0"), 1350);
+	assert_int_equal(link_mtu(ovb, "vxlan0"), 1350);
+	assert_int_equal(link_mtu(fx.ct_b, "eth0"), 1350);
+	n = dumped_net(fx.pa, VNI, &fdbs);
+	assert_false(n.esp);
+	assert_true(n.complete);
+	assert_int_equal(n.mtu, 1350);
+	assert_int_equal(fdbs, 1);
+	assert_settled(fx.pa, &a);
+	assert_settled(fx.pb, &b);
+	assert_int_equal(ping_b_from_a(), 0);
+	dp_state_clear(&a);
+	dp_state_clear(&b);
+}
+
 static void test_remove_all(void **unused)
 {
 	(void)unused;
@@ -906,6 +1051,7 @@ int main(void)
 		cmocka_unit_test(test_gateway),
 		cmocka_unit_test(test_gateway_restart),
 		cmocka_unit_test(test_encrypted_network),
+		cmocka_unit_test(test_esp_network),
 		cmocka_unit_test(test_remove_all),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
