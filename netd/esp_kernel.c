@@ -10,6 +10,8 @@
 
 #include <netlink/cache.h>
 #include <netlink/errno.h>
+#include <netlink/handlers.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/xfrm/sa.h>
 #include <netlink/xfrm/sp.h>
@@ -69,18 +71,59 @@ void esp_kernel_ctx_free(void *ctx)
 	free(k);
 }
 
+static int k_err_cb(struct sockaddr_nl *from, struct nlmsgerr *e, void *arg)
+{
+	(void)from;
+	*(int *)arg = e->error;
+	return NL_STOP;
+}
+
+static int k_ack_cb(struct nl_msg *msg, void *arg)
+{
+	(void)msg;
+	*(int *)arg = 0;
+	return NL_STOP;
+}
+
+/* Sends a request libnl built (build: its return) and waits for the
+ * kernel's answer: 0 or the kernel's -errno itself (libnl's own ack
+ * wait folds errnos it does not know, as ENOSYS, into one code). */
+static int k_request(struct esp_kernel *k, int build, struct nl_msg *msg)
+{
+	if (build < 0 || !msg)
+		return build < 0 ? nl_errno(build) : -ENOMEM;
+	int r = nl_send_auto(k->sk, msg), answer = 1;
+	nlmsg_free(msg);
+	if (r < 0)
+		return nl_errno(r);
+	struct nl_cb *sc = nl_socket_get_cb(k->sk);   /* a reference */
+	struct nl_cb *cb = sc ? nl_cb_clone(sc) : NULL;
+	nl_cb_put(sc);
+	if (!cb)
+		return -ENOMEM;
+	nl_cb_err(cb, NL_CB_CUSTOM, k_err_cb, &answer);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, k_ack_cb, &answer);
+	while (answer == 1 && (r = nl_recvmsgs(k->sk, cb)) >= 0)
+		;
+	nl_cb_put(cb);
+	return answer == 1 ? nl_errno(r) : answer;
+}
+
 static int k_sa(void *ctx, const struct xm_sa *sa, int del)
 {
 	struct esp_kernel *k = ctx;
 	struct xfrmnl_sa *o = xm_sa_obj(sa);
 	if (!o)
 		return -EINVAL;
-	int r = del ? xfrmnl_sa_delete(k->sk, o, 0) : xfrmnl_sa_add(k->sk, o, NLM_F_CREATE | NLM_F_EXCL);
+	struct nl_msg *msg = NULL;
+	int b = del ? xfrmnl_sa_build_delete_request(o, 0, &msg)
+		    : xfrmnl_sa_build_add_request(o, NLM_F_CREATE | NLM_F_EXCL, &msg);
 	xfrmnl_sa_put(o);
+	int r = k_request(k, b, msg);
 	if (r < 0)
 		log_debug("esp, %s the state %08x -> %08x spi %08x: %s", del ? "deleting" : "adding",
-			  sa->src, sa->dst, sa->spi, nl_geterror(r));
-	return nl_errno(r);
+			  sa->src, sa->dst, sa->spi, strerror(-r));
+	return r;
 }
 
 static int k_policy(void *ctx, const struct xm_sa *sa, int del)
@@ -89,12 +132,15 @@ static int k_policy(void *ctx, const struct xm_sa *sa, int del)
 	struct xfrmnl_sp *o = xm_policy_obj(sa);
 	if (!o)
 		return -ENOMEM;
-	int r = del ? xfrmnl_sp_delete(k->sk, o, 0) : xfrmnl_sp_add(k->sk, o, NLM_F_CREATE | NLM_F_EXCL);
+	struct nl_msg *msg = NULL;
+	int b = del ? xfrmnl_sp_build_delete_request(o, 0, &msg)
+		    : xfrmnl_sp_build_add_request(o, NLM_F_CREATE | NLM_F_EXCL, &msg);
 	xfrmnl_sp_put(o);
+	int r = k_request(k, b, msg);
 	if (r < 0)
 		log_debug("esp, %s the policy %08x -> %08x: %s", del ? "deleting" : "adding", sa->src,
-			  sa->dst, nl_geterror(r));
-	return nl_errno(r);
+			  sa->dst, strerror(-r));
+	return r;
 }
 
 struct flush_walk {
@@ -109,7 +155,9 @@ static void flush_sa(struct nl_object *obj, void *arg)
 	struct xfrmnl_sa *sa = (struct xfrmnl_sa *)obj;
 	if (xfrmnl_sa_get_reqid(sa) != XM_REQID)
 		return;
-	int r = nl_errno(xfrmnl_sa_delete(f->k->sk, sa, 0));
+	struct nl_msg *msg = NULL;
+	int b = xfrmnl_sa_build_delete_request(sa, 0, &msg);
+	int r = k_request(f->k, b, msg);
 	if (r < 0 && r != -ENOENT && !f->err)
 		f->err = r;
 	f->n += r == 0;
@@ -122,7 +170,9 @@ static void flush_sp(struct nl_object *obj, void *arg)
 	unsigned v = 0, m = 0;
 	if (xfrmnl_sp_get_mark(sp, &m, &v) != 0 || v != XM_MARK || m != XM_MARK_MASK)   /* mask first */
 		return;
-	int r = nl_errno(xfrmnl_sp_delete(f->k->sk, sp, 0));
+	struct nl_msg *msg = NULL;
+	int b = xfrmnl_sp_build_delete_request(sp, 0, &msg);
+	int r = k_request(f->k, b, msg);
 	if (r < 0 && r != -ENOENT && !f->err)
 		f->err = r;
 	f->n += r == 0;

@@ -5,6 +5,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "esp.h"
 #include "netd.h"
 #include "pb.h"
 #include "strmap.h"
@@ -29,6 +30,7 @@ static struct {
 	struct metric *m_user_in, *m_user_foreign, *m_atts, *m_entries, *m_reconciles, *m_dp_failed;
 	struct metric *m_sealer_up, *m_sealer_spawns, *m_sealer_tx, *m_sealer_rx, *m_sealer_auth,
 		*m_sealer_replay;
+	struct metric *m_esp_sync, *m_esp_states, *m_esp_policies;
 } N;
 
 /* Gossip, table and data-path numbers into the registry every few seconds. */
@@ -50,6 +52,11 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			metric_set(N.m_sealer_auth, (double)ss->drop_auth);
 			metric_set(N.m_sealer_replay, (double)ss->drop_replay);
 		}
+	}
+	if (N.n.esp) {
+		metric_set(N.m_esp_sync, N.n.esp_err == 0 ? 1 : 0);
+		metric_set(N.m_esp_states, (double)esp_count_sas(N.n.esp));
+		metric_set(N.m_esp_policies, (double)esp_count_policies(N.n.esp));
 	}
 	if (N.n.db) {
 		struct ndb_stats ds;
@@ -91,6 +98,9 @@ static void stats_init(struct ev_loop *loop)
 	N.m_sealer_rx = metric_counter("swarm_netd_sealer_frames_total", "Encrypted-network frames sealed and sent, or opened and delivered", "dir=\"rx\"");
 	N.m_sealer_auth = metric_counter("swarm_netd_sealer_dropped_total", "Sealed frames dropped", "reason=\"auth\"");
 	N.m_sealer_replay = metric_counter("swarm_netd_sealer_dropped_total", "Sealed frames dropped", "reason=\"replay\"");
+	N.m_esp_sync = metric_gauge("swarm_netd_esp_in_sync", "1 when the kernel holds every ESP state and policy netd wants", NULL);
+	N.m_esp_states = metric_gauge("swarm_netd_esp_states", "Kernel ESP states (SAs) netd installed", NULL);
+	N.m_esp_policies = metric_gauge("swarm_netd_esp_policies", "Kernel XFRM policies netd installed", NULL);
 	ev_timer_init(&N.stats, stats_cb, 0, 5.0);
 	ev_timer_start(loop, &N.stats);
 }
@@ -156,6 +166,11 @@ static int netd_check(const struct config *cfg)
 		log_err("netd, sealer_port must be 1-65535 and not the VXLAN port 4789");
 		return -EINVAL;
 	}
+	const char *enc = config_get_or(cfg, "encryption", "auto");
+	if (strcmp(enc, "auto") && strcmp(enc, "userspace") && strcmp(enc, "kernel")) {
+		log_err("netd, encryption must be auto, userspace or kernel");
+		return -EINVAL;
+	}
 	const char *pfx = config_get(cfg, "dp_prefix");
 	if (pfx && strlen(pfx) > 6) {
 		log_err("netd, dp_prefix is at most 6 characters");
@@ -185,6 +200,7 @@ static int netd_start(struct ev_loop *loop, const struct daemon_opts *o, const s
 		.datapath = strcmp(config_get_or(cfg, "datapath", "on"), "off") != 0,
 		.sealer_exe = config_get_or(cfg, "sealer", SWARM_LIBEXECDIR "/swarm-sealer"),
 		.sealer_port = (uint16_t)sport,
+		.encryption = config_get_or(cfg, "encryption", "auto"),
 	};
 	N.loop = loop;
 	int r = netd_init(&N.n, loop, o->state_dir, o->run_dir, &set);

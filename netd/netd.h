@@ -38,6 +38,8 @@ struct netd_settings {
 	bool datapath;                /* false: gossip and tables only */
 	const char *sealer_exe;       /* swarm-sealer, for encrypted networks */
 	uint16_t sealer_port;         /* its UDP port (4793) */
+	const char *encryption;       /* "auto" (kernel ESP where the kernel has it,
+	                               * else the sealer), "userspace" or "kernel" */
 };
 
 struct netd_sub;  /* a stream subscriber */
@@ -53,6 +55,9 @@ struct netd {
 	struct ndb *db;
 	struct dp_provider *dp;
 	struct sealer_ctl *sealer;    /* encrypted networks' data path (sealer_ctl.h) */
+	struct esp *esp;              /* or kernel ESP for them (esp.h) */
+	void *esp_ctx;                /* its kernel ops' context */
+	int esp_err;                  /* the last esp_sync's result */
 	char dp_provider[256];        /* encrypted networks' provider, as probed and logged */
 	ev_timer reconcile_t;         /* coalesced reconcile */
 	ev_timer heal_t;              /* periodic reconcile, gc, save */

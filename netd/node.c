@@ -1,5 +1,6 @@
 /* netd's core (netd.h): local state, persistence, tables, reconcile. */
 #include "netd.h"
+#include "esp.h"
 #include "esp_probe.h"
 
 #include "conn.h"
@@ -474,11 +475,14 @@ static const Swarm__NetdNetwork *find_net(const struct netd *n, const char *id)
 	return NULL;
 }
 
-static int net_to_dp(const Swarm__NetdNetwork *nw, struct dp_network *d)
+/* nw as the data path holds it; an encrypted network is sealed by the
+ * sealer, or with esp rides vxlan0 under kernel ESP. */
+static int net_to_dp(const Swarm__NetdNetwork *nw, bool esp, struct dp_network *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->vni = nw->vni;
-	d->encrypted = nw->encrypted;
+	d->encrypted = nw->encrypted && !esp;
+	d->esp = nw->encrypted && esp;
 	if (parse_cidr(nw->subnet, &d->subnet, &d->prefixlen) < 0 ||
 	    parse_ip(nw->gateway, &d->gateway) < 0)
 		return -EINVAL;
@@ -490,6 +494,8 @@ struct remote_ctx {
 	struct dp_state *st;
 	struct strmap *nets;   /* network id -> Swarm__NetdNetwork*, local ones */
 	Swarm__SealerConfig *sc; /* peers of encrypted networks go here; NULL: dropped */
+	uint32_t *esp_peers;     /* with kernel ESP: their nodes' data-path addresses */
+	size_t n_esp_peers;
 };
 
 static void add_remote(void *arg, const struct ndb_entry *e)
@@ -506,8 +512,12 @@ static void add_remote(void *arg, const struct ndb_entry *e)
 	uint8_t mac[6];
 	bool ok = parse_ip(rec->ipv4, &ip) == 0 && parse_ip(rec->vtep, &vtep) == 0 &&
 		  parse_mac(rec->mac, mac) == 0;
-	if (ok && !nw->encrypted) {
+	if (ok && (!nw->encrypted || rc->n->esp)) {
 		dp_state_add_remote(rc->st, nw->vni, ip, mac, vtep);
+		if (nw->encrypted) {
+			rc->esp_peers = xrealloc(rc->esp_peers, (rc->n_esp_peers + 1) * sizeof(uint32_t));
+			rc->esp_peers[rc->n_esp_peers++] = ntohl(vtep.s_addr);
+		}
 	} else if (ok && rc->sc) {
 		/* never on vxlan0: the sealer carries encrypted networks' frames */
 		Swarm__SealerPeer *p = xmalloc(sizeof(*p));
@@ -566,9 +576,14 @@ static const char *gw_ip_for(struct netd *n, const char *task_id)
 
 /* What the kernel should hold: a network per network with a local
  * endpoint, our attachments, and every visible remote endpoint of them;
- * the encrypted networks' peers go to sc (the sealer's config) instead. */
-static void netd_desired(struct netd *n, struct dp_state *st, Swarm__SealerConfig *sc)
+ * the encrypted networks' peers go to sc (the sealer's config) instead,
+ * or with kernel ESP to vxlan0 as well, their nodes into *esp_peers
+ * (malloc'd, may repeat). */
+static void netd_desired(struct netd *n, struct dp_state *st, Swarm__SealerConfig *sc,
+			 uint32_t **esp_peers, size_t *n_esp_peers)
 {
+	*esp_peers = NULL;
+	*n_esp_peers = 0;
 	size_t pos = 0;
 	const char *k;
 	void *v;
@@ -578,7 +593,7 @@ static void netd_desired(struct netd *n, struct dp_state *st, Swarm__SealerConfi
 			Swarm__EndpointRecord *e = a->endpoints[i];
 			struct dp_network d;
 			struct dp_local_ep le = { 0 };
-			if (net_to_dp(a->networks[i], &d) < 0)
+			if (net_to_dp(a->networks[i], n->esp != NULL, &d) < 0)
 				continue;
 			dp_state_add_network(st, &d);
 			le.vni = d.vni;
@@ -611,7 +626,7 @@ static void netd_desired(struct netd *n, struct dp_state *st, Swarm__SealerConfi
 		}
 	}
 	if (n->db) {
-		struct remote_ctx rc = { n, st, strmap_new(), sc };
+		struct remote_ctx rc = { n, st, strmap_new(), sc, NULL, 0 };
 		pos = 0;
 		while (strmap_next(n->atts, &pos, &k, &v)) {
 			Swarm__NetdAttach *a = v;
@@ -625,6 +640,8 @@ static void netd_desired(struct netd *n, struct dp_state *st, Swarm__SealerConfi
 		while (strmap_next(rc.nets, &npos, &nid, &nv))
 			ndb_foreach(n->db, nid, NDB_TABLE_ENDPOINTS, add_remote, &rc);
 		strmap_free(rc.nets);
+		*esp_peers = rc.esp_peers;
+		*n_esp_peers = rc.n_esp_peers;
 	}
 }
 
@@ -664,6 +681,41 @@ static void sealer_config_fill(struct netd *n, const struct dp_state *st, Swarm_
 			 "on them until the managers' keys arrive", sc->n_networks);
 }
 
+/* Kernel ESP: the states and policies for the peers of the encrypted
+ * networks in st (esp.h), before the data path points vxlan0 at them. */
+static void esp_apply(struct netd *n, const struct dp_state *st, const uint32_t *peers,
+		      size_t npeers)
+{
+	struct in_addr self = { 0 };
+	const char *addr = vtep_addr(n);
+	if (addr)
+		parse_ip(addr, &self);
+	size_t nkeys = n->conf ? n->conf->n_datapath_keys : 0;
+	struct seal_key *ring = xcalloc(nkeys + 1, sizeof(*ring));
+	for (size_t i = 0; i < nkeys; i++) {
+		const Swarm__NetworkKey *k = n->conf->datapath_keys[i];
+		ring[i].id = (uint8_t)(k->lamport_time & 0xff);
+		ring[i].len = k->key.len <= SEAL_KEY_MAX ? k->key.len : 0;
+		memcpy(ring[i].key, k->key.data, ring[i].len);
+	}
+	uint32_t *vnis = xcalloc(st->n_nets + 1, sizeof(*vnis));
+	size_t nvnis = 0;
+	for (size_t i = 0; i < st->n_nets; i++)
+		if (st->nets[i].esp)
+			vnis[nvnis++] = st->nets[i].vni;
+	struct esp_want w = { ntohl(self.s_addr), ring, nkeys, peers, npeers, vnis, nvnis };
+	int r = esp_sync(n->esp, &w);
+	if (r < 0 && r != n->esp_err)
+		log_err("netd, kernel ESP: %s (encrypted networks carry nothing to the nodes "
+			"concerned until it succeeds; retried every reconcile)", strerror(-r));
+	else if (r == 0 && n->esp_err < 0)
+		log_info("netd, kernel ESP: in sync again");
+	n->esp_err = r;
+	OPENSSL_cleanse(ring, (nkeys + 1) * sizeof(*ring));
+	free(ring);
+	free(vnis);
+}
+
 static void reconcile_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct netd *n = w->data;
@@ -676,8 +728,13 @@ static void reconcile_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	dp_state_init(&st);
 	Swarm__SealerConfig *sc = xmalloc(sizeof(*sc));
 	swarm__sealer_config__init(sc);
-	netd_desired(n, &st, sc);
+	uint32_t *esp_peers;
+	size_t n_esp_peers;
+	netd_desired(n, &st, sc, &esp_peers, &n_esp_peers);
 	int64_t t0 = now_mono_ns();
+	if (n->esp)
+		esp_apply(n, &st, esp_peers, n_esp_peers);
+	free(esp_peers);
 	int r = dp_reconcile(n->dp, &st, &ds);
 	sealer_config_fill(n, &st, sc);
 	if (n->sealer)
@@ -703,6 +760,47 @@ static void netd_schedule(struct netd *n)
 	ev_timer_start(n->loop, &n->reconcile_t);
 }
 
+/* The provider of encrypted networks, chosen once the data path runs:
+ * kernel ESP where the kernel has it (or where the operator forces it),
+ * else swarm-sealer. Logged, and shown by status and network inspect. */
+static void encryption_start(struct netd *n, uint16_t vxlan_port)
+{
+	char why[128] = "";
+	const char *mode = n->set.encryption ? n->set.encryption : "auto";
+	bool force = !strcmp(mode, "kernel"), user = !strcmp(mode, "userspace");
+	int esp = user ? 0 : esp_probe(why, sizeof(why));
+	if (esp > 0 || force) {
+		n->esp_ctx = esp_kernel_ctx_new();
+		int r = n->esp_ctx ? esp_new(&esp_kernel_ops, n->esp_ctx, vxlan_port, &n->esp) : -ENOMEM;
+		if (!n->esp_ctx) {
+			log_err("netd, kernel ESP: no XFRM or nftables context");
+		} else if (r < 0) {
+			log_warn("netd, kernel ESP: removing an earlier run's states: %s", strerror(-r));
+		}
+	}
+	if (n->esp) {
+		snprintf(n->dp_provider, sizeof(n->dp_provider),
+			 "kernel (IPsec ESP transport, rfc4106(gcm(aes)), on vxlan0%s%s)",
+			 esp > 0 ? "" : "; forced by encryption = kernel, but: ", esp > 0 ? "" : why);
+		log_info("netd, encrypted networks: %s", n->dp_provider);
+		return;
+	}
+	snprintf(n->dp_provider, sizeof(n->dp_provider),
+		 "userspace (swarm-sealer, AES-GCM on udp/%u; kernel ESP %s%s)", n->set.sealer_port,
+		 user ? "not chosen: encryption = userspace" : "unavailable: ", user ? "" : why);
+	log_info("netd, encrypted networks: %s", n->dp_provider);
+	char *sock = xasprintf("%s/sealer.sock", n->run_dir);
+	struct sealer_ctl_config sc = {
+		.exe = n->set.sealer_exe,
+		.socket = sock,
+		.log_level = log_enabled(LOG_LVL_DEBUG) ? "debug" : log_enabled(LOG_LVL_INFO) ? "info"
+			   : log_enabled(LOG_LVL_WARN) ? "warn" : "error",
+	};
+	if (sealer_ctl_new(n->loop, &sc, &n->sealer) < 0)
+		log_err("netd, no sealer: encrypted networks will not carry traffic");
+	free(sock);
+}
+
 static void netd_dp_start(struct netd *n)
 {
 	if (!n->set.datapath || n->dp)
@@ -724,27 +822,8 @@ static void netd_dp_start(struct netd *n)
 		return;
 	}
 	log_info("netd, data path on %s, VXLAN port %u", addr, c.dstport ? c.dstport : DP_VXLAN_PORT);
-	if (!n->sealer) {
-		char why[128];
-		int esp = esp_probe(why, sizeof(why));
-		/* The kernel ESP provider is not built yet: where the kernel has
-		 * ESP the sealer is used all the same, and the log says so. */
-		snprintf(n->dp_provider, sizeof(n->dp_provider),
-			 "userspace (swarm-sealer, AES-GCM on udp/%u; kernel ESP %s%s%s)",
-			 n->set.sealer_port, esp > 0 ? "available but not used by this build" : "unavailable",
-			 esp > 0 ? "" : ": ", esp > 0 ? "" : why);
-		log_info("netd, encrypted networks: %s", n->dp_provider);
-		char *sock = xasprintf("%s/sealer.sock", n->run_dir);
-		struct sealer_ctl_config sc = {
-			.exe = n->set.sealer_exe,
-			.socket = sock,
-			.log_level = log_enabled(LOG_LVL_DEBUG) ? "debug" : log_enabled(LOG_LVL_INFO) ? "info"
-				   : log_enabled(LOG_LVL_WARN) ? "warn" : "error",
-		};
-		if (sealer_ctl_new(n->loop, &sc, &n->sealer) < 0)
-			log_err("netd, no sealer: encrypted networks will not carry traffic");
-		free(sock);
-	}
+	if (!n->sealer && !n->esp)
+		encryption_start(n, c.dstport ? c.dstport : DP_VXLAN_PORT);
 	netd_schedule(n);
 }
 
@@ -973,7 +1052,7 @@ static int attach_check(struct netd *n, Swarm__NetdAttach *a, const char **err)
 		struct dp_network d;
 		struct in_addr ip;
 		uint8_t mac[6];
-		if (net_to_dp(a->networks[i], &d) < 0 || d.vni == 0 || d.vni > 0xffffff ||
+		if (net_to_dp(a->networks[i], false, &d) < 0 || d.vni == 0 || d.vni > 0xffffff ||
 		    !a->networks[i]->id[0]) {
 			*err = "bad network (id, vni, subnet, gateway)";
 			return -EINVAL;
@@ -1129,7 +1208,7 @@ char *netd_network_json(struct netd *n, const char *name)
 			json_object *e = json_object_new_object();
 			json_object_object_add(e, "Provider", json_object_new_string(n->dp_provider));
 			json_object_object_add(e, "InSync", json_object_new_boolean(
-				n->sealer && sealer_ctl_in_sync(n->sealer)));
+				n->esp ? n->esp_err == 0 : n->sealer && sealer_ctl_in_sync(n->sealer)));
 			json_object_object_add(o, "Encryption", e);
 		}
 		pos = 0;
@@ -1185,6 +1264,14 @@ char *netd_status_json(struct netd *n)
 		json_object *sj = sealer_ctl_json(n->sealer);
 		json_object_object_add(sj, "Provider", json_object_new_string(n->dp_provider));
 		json_object_object_add(o, "Sealer", sj);
+	}
+	if (n->esp) {
+		json_object *ej = json_object_new_object();
+		json_object_object_add(ej, "Provider", json_object_new_string(n->dp_provider));
+		json_object_object_add(ej, "States", json_object_new_uint64(esp_count_sas(n->esp)));
+		json_object_object_add(ej, "Policies", json_object_new_uint64(esp_count_policies(n->esp)));
+		json_object_object_add(ej, "Error", json_object_new_string(n->esp_err < 0 ? strerror(-n->esp_err) : ""));
+		json_object_object_add(o, "Esp", ej);
 	}
 	if (n->db) {
 		struct ndb_stats st;
@@ -1245,6 +1332,8 @@ void netd_fini(struct netd *n)
 	dp_provider_free(n->dp);
 	n->dp = NULL;
 	sealer_ctl_free(n->sealer);   /* the sealer goes on: a restarted netd adopts it */
+	esp_free(n->esp);             /* the states stay: traffic goes on until the next netd */
+	esp_kernel_ctx_free(n->esp_ctx);
 	n->sealer = NULL;
 	while (n->subs) {
 		struct netd_sub *s = n->subs;
