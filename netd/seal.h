@@ -62,9 +62,10 @@
  * still in flight. So recorded frames of an old epoch can never be played
  * again as a "new" epoch: their counters are below the high-water mark.
  * The price: if the sender's wall clock goes back across a restart, the
- * receiver drops its frames until the clock catches up, or until the
- * receiver calls seal_rx_reset (netd does so when gossip shows the peer
- * restarted, i.e. a new incarnation).
+ * receiver drops its frames (as replays) until the clock catches up, or
+ * until the receiver forgets the peer: seal_rx_reset, which swarm-sealer
+ * does only when it restarts (nothing signals a peer's restart to it in
+ * an authenticated way yet), so restarting the receiving sealer clears it.
  *
  * Replay: a 1024-bit sliding window per epoch (RFC 6479); counters more
  * than SEAL_WINDOW - 64 below the highest accepted one are too old.
