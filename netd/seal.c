@@ -328,50 +328,55 @@ int seal_train_add(struct seal_train *t, uint8_t *buf, size_t cap, const uint8_t
 	size_t sl = len - SEAL_HDR_LEN, room = cap - SEAL_HDR_LEN;
 	bool last = idx + 1 == cnt;
 
-	/* The same train: every header byte but the index agrees. */
-	if (!t->active || memcmp(t->hdr, pkt, 2) != 0 ||
-	    memcmp(t->hdr + 3, pkt + 3, SEAL_HDR_LEN - 3) != 0) {
-		if (t->active)
-			(*lost)++;
-		memset(t, 0, sizeof(*t));
-		t->active = true;
-		memcpy(t->hdr, pkt, SEAL_HDR_LEN);
-		t->hdr[2] = 0;
-		t->cnt = cnt;
+	/* Worked on a copy: a datagram refused below changes nothing, and
+	 * in particular does not abandon the train in progress. The same
+	 * train: every header byte but the index agrees. */
+	bool fresh = !t->active || memcmp(t->hdr, pkt, 2) != 0 ||
+		     memcmp(t->hdr + 3, pkt + 3, SEAL_HDR_LEN - 3) != 0;
+	struct seal_train n = *t;
+	if (fresh) {
+		memset(&n, 0, sizeof(n));
+		n.active = true;
+		memcpy(n.hdr, pkt, SEAL_HDR_LEN);
+		n.hdr[2] = 0;
+		n.cnt = cnt;
 	}
 	uint8_t bit = (uint8_t)(1u << (idx & 7));
-	if (t->got[idx >> 3] & bit)
+	if (n.got[idx >> 3] & bit)
 		return 0;
+	bool learn = !last && !n.unit;
+	size_t unit = learn ? sl : n.unit;
+	if (learn && ((cnt - 1) * sl + (n.last_len ? n.last_len : 1) > room || n.last_len > sl))
+		return -EBADMSG;
+	if (!last && sl != unit)
+		return -EBADMSG;
+	if (last && (sl > room || (unit && (sl > unit || (cnt - 1) * unit + sl > room))))
+		return -EBADMSG;
 
-	if (!last && !t->unit) {
+	if (fresh && t->active)
+		(*lost)++;
+	if (learn) {
 		/* The first full slice tells where every slice goes; a last
 		 * one kept at the buffer's end moves to its place. */
-		if ((cnt - 1) * sl + (t->last_len ? t->last_len : 1) > room ||
-		    t->last_len > sl)
-			return -EBADMSG;
-		t->unit = sl;
-		if (t->last_len)
-			memmove(buf + SEAL_HDR_LEN + (cnt - 1) * sl, buf + cap - t->last_len,
-				t->last_len);
+		n.unit = sl;
+		if (n.last_len)
+			memmove(buf + SEAL_HDR_LEN + (cnt - 1) * sl, buf + cap - n.last_len, n.last_len);
 	}
-	if (!last && sl != t->unit)
-		return -EBADMSG;
 	if (last) {
-		if (t->unit && sl > t->unit)
-			return -EBADMSG;
-		if (sl > room || (t->unit && (cnt - 1) * t->unit + sl > room))
-			return -EBADMSG;
-		t->last_len = sl;
-		memcpy(t->unit ? buf + SEAL_HDR_LEN + (cnt - 1) * t->unit : buf + cap - sl, slice, sl);
+		n.last_len = sl;
+		memcpy(n.unit ? buf + SEAL_HDR_LEN + (cnt - 1) * n.unit : buf + cap - sl, slice, sl);
 	} else {
-		memcpy(buf + SEAL_HDR_LEN + idx * t->unit, slice, sl);
+		memcpy(buf + SEAL_HDR_LEN + idx * n.unit, slice, sl);
 	}
-	t->got[idx >> 3] |= bit;
-	if (++t->ngot < t->cnt)
+	n.got[idx >> 3] |= bit;
+	if (++n.ngot < n.cnt) {
+		*t = n;
 		return 0;
-	t->active = false;
-	memcpy(buf, t->hdr, SEAL_HDR_LEN);
-	*total = SEAL_HDR_LEN + (cnt - 1) * t->unit + t->last_len;
+	}
+	n.active = false;
+	memcpy(buf, n.hdr, SEAL_HDR_LEN);
+	*total = SEAL_HDR_LEN + (cnt - 1) * n.unit + n.last_len;
+	*t = n;
 	return 1;
 }
 

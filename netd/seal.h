@@ -3,8 +3,8 @@
  * no event loop; wall-clock time is passed in.
  *
  * Wire format: one sealed frame is the payload of one UDP datagram on the
- * userspace data-path port, shaped like VXLAN (a fixed header, then the
- * frame):
+ * userspace data-path port (or, for a train, below, of several), shaped
+ * like VXLAN (a fixed header, then the frame):
  *
  *   off len
  *    0   1  SEAL_MAGIC (0xE1: format version 1). Its 0x08 bit, VXLAN's
@@ -38,7 +38,11 @@
  * seal_rx_open, so a train costs one AES-GCM pass and one replay-window
  * slot, and a lost datagram loses its train only (never IP fragments).
  * The slices are not authenticated one by one: a forged or damaged one
- * makes its whole train fail to open, as a lost one would.
+ * makes its whole train fail to open, as a lost one would, and a datagram
+ * that claims another train abandons the one being gathered. So whoever
+ * can send datagrams with a peer's source address can make that peer's
+ * trains (TCP super-frames) fail, though never pass a forged byte: a
+ * denial of service the underlay must prevent (as it must any flood).
  *
  * Keys. The ring keys come from the managers (networking:ipsec, 16 bytes
  * today); 24- and 32-byte keys select AES-192/256. A frame is never sealed
@@ -220,8 +224,9 @@ struct seal_train {
  * the train is whole, 0 while datagrams are missing (or pkt repeats one),
  * -EBADMSG for a datagram that is malformed (wrong magic, count below 2,
  * index past it, empty), contradicts its train (a slice of another size)
- * or whose train cannot fit cap; it is dropped and t goes on. A datagram
- * of another train abandons an unfinished one, counted in *lost. Pure:
+ * or whose train cannot fit cap; it is dropped and t is left as it was.
+ * A valid datagram of another train abandons an unfinished one, counted
+ * in *lost. Pure:
  * no crypto, no allocation; a slice learns its place from any full one,
  * so datagrams may come in any order. */
 int seal_train_add(struct seal_train *t, uint8_t *buf, size_t cap, const uint8_t *pkt,

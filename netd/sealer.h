@@ -13,7 +13,8 @@
  *
  * Wire format: one UDP datagram from self:port to vtep:port per frame,
  * holding seal_tx_seal(plaintext) (seal.h: 16-byte header, ciphertext,
- * 16-byte tag) where plaintext = VNI word (4 bytes, big endian: the VNI
+ * 16-byte tag), or a train of them for a super-frame (below), where
+ * plaintext = VNI word (4 bytes, big endian: the VNI
  * in the low 24 bits; bit 31 set = a vnet header follows; the other bits
  * 0) [|| struct virtio_net_hdr, 10 bytes, little endian] || the Ethernet
  * frame (from its destination MAC, no FCS).

@@ -69,8 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		size_t total = 0;
 		if (seal_train_add(&t, buf, FUZZ_CAP, rec, len, &total, &lost) == 1) {
-			if (total > FUZZ_CAP || total < SEAL_HDR_LEN + (size_t)buf[3] || buf[0] != SEAL_MAGIC ||
-			    buf[2] != 0 || buf[3] < 2)
+			/* its canonical header: the completing datagram's but index 0 */
+			if (total > FUZZ_CAP || total < SEAL_HDR_LEN + (size_t)rec[3] || buf[2] != 0 ||
+			    memcmp(buf, rec, 2) != 0 || memcmp(buf + 3, rec + 3, SEAL_HDR_LEN - 3) != 0)
 				abort();
 		}
 	}

@@ -654,6 +654,14 @@ static void test_train_bad(void **state)
 	assert_int_equal(seal_train_add(&t, tbuf, sizeof(tbuf), dgrams[0], SEG, &total, &lost), 0);
 	assert_int_equal(seal_train_add(&t, tbuf, sizeof(tbuf), dgrams[1], SEG - 1, &total, &lost),
 			 -EBADMSG);
+	/* a refused datagram of "another train" (one too big for the
+	 * buffer) does not abandon the one being gathered */
+	memcpy(d, dgrams[1], SEG);
+	d[3] = 255;
+	d[15] ^= 1;
+	uint64_t lost0 = lost;
+	assert_int_equal(seal_train_add(&t, tbuf, sizeof(tbuf), d, SEG, &total, &lost), -EBADMSG);
+	assert_int_equal(lost, lost0);
 	assert_int_equal(seal_train_add(&t, tbuf, sizeof(tbuf), dgrams[cnt - 1], UNIT + 17, &total,
 					&lost), -EBADMSG);
 	assert_int_equal(gather(&t, all + 1, cnt - 1, &total, &lost), 1);
