@@ -22,6 +22,8 @@ struct esp {
 	uint32_t *vnis;              /* VNIs of the installed rules */
 	size_t nvnis;
 	bool rules_ok;               /* the rules match vnis */
+	uint32_t self;               /* of the last sync */
+	int err;                     /* of the last sync; 1 = none yet */
 };
 
 static int u32_cmp(const void *a, const void *b)
@@ -85,8 +87,29 @@ int esp_new(const struct esp_ops *ops, void *ctx, uint16_t dport, struct esp **o
 	e->ops = ops;
 	e->ctx = ctx;
 	e->dport = dport;
+	e->err = 1;
 	*out = e;
-	return ops->flush(ctx);
+	int r = ops->list(ctx, &e->sas, &e->nsas, &e->pols, &e->npols);
+	if (r < 0) {
+		free(e->sas);
+		free(e->pols);
+		e->sas = e->pols = NULL;
+		e->nsas = e->npols = 0;
+	}
+	return r;
+}
+
+bool esp_guards(const struct esp *e, uint32_t vni, uint32_t peer)
+{
+	if (!e->rules_ok || !bsearch(&vni, e->vnis, e->nvnis, sizeof(vni), u32_cmp))
+		return false;
+	struct xm_sa own = { .src = e->self, .dst = peer }, any = { .src = e->self };
+	return e->self && (has(e->pols, e->npols, &own, pol_same) || has(e->pols, e->npols, &any, pol_same));
+}
+
+bool esp_in_sync(const struct esp *e)
+{
+	return e->err == 0;
 }
 
 void esp_free(struct esp *e)
@@ -128,8 +151,16 @@ static void apply(struct esp *e, struct xm_sa **v, size_t *n, const struct xm_sa
 					*err = r;
 				continue;
 			}
-			*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-			(*v)[(*n)++] = want[i];
+			/* by hand: realloc would leave the keys behind, unwiped */
+			struct xm_sa *g = xmalloc((*n + 1) * sizeof(*g));
+			if (*n)
+				memcpy(g, *v, *n * sizeof(*g));
+			g[*n] = want[i];
+			if (*v)
+				OPENSSL_cleanse(*v, *n * sizeof(**v));
+			free(*v);
+			*v = g;
+			(*n)++;
 		}
 		return;
 	}
@@ -147,6 +178,8 @@ static void apply(struct esp *e, struct xm_sa **v, size_t *n, const struct xm_sa
 		}
 		(*v)[k++] = *x;
 	}
+	if (k < *n)   /* the tail holds copies of kept entries */
+		OPENSSL_cleanse(*v + k, (*n - k) * sizeof(**v));
 	*n = k;
 }
 
@@ -154,7 +187,20 @@ int esp_sync(struct esp *e, const struct esp_want *w)
 {
 	size_t npeers, nvnis, nring = 0;
 	uint32_t *peers = uniq(w->peers, w->npeers, w->self, &npeers);
-	uint32_t *vnis = uniq(w->vnis, w->nvnis, 0, &nvnis);
+	uint32_t *vnis;
+	if (w->additions_only) {
+		/* keep what is marked: it is unmarked after the data path let
+		 * go of it, in the full sync */
+		uint32_t *all = xmalloc((w->nvnis + e->nvnis + 1) * sizeof(*all));
+		memcpy(all, w->vnis, w->nvnis * sizeof(*all));
+		if (e->nvnis)
+			memcpy(all + w->nvnis, e->vnis, e->nvnis * sizeof(*all));
+		vnis = uniq(all, w->nvnis + e->nvnis, 0, &nvnis);
+		free(all);
+	} else {
+		vnis = uniq(w->vnis, w->nvnis, 0, &nvnis);
+	}
+	e->self = w->self;
 	for (size_t i = 0; i < w->nring; i++)
 		if (gossip_crypto_key_len_ok(w->ring[i].len))
 			nring++;
@@ -199,8 +245,12 @@ int esp_sync(struct esp *e, const struct esp_want *w)
 		e->nvnis = nvnis;
 		vnis = NULL;
 	}
-	apply(e, &e->pols, &e->npols, pols, npols, true, e->ops->policy, pol_same, &err);
-	apply(e, &e->sas, &e->nsas, sas, nsas, true, e->ops->sa, sa_same, &err);
+	if (!w->additions_only) {
+		apply(e, &e->pols, &e->npols, pols, npols, true, e->ops->policy, pol_same, &err);
+		apply(e, &e->sas, &e->nsas, sas, nsas, true, e->ops->sa, sa_same, &err);
+	}
+	if (!w->additions_only || err)
+		e->err = err;
 
 	OPENSSL_cleanse(sas, (npeers * (nring + 1) + 1) * sizeof(*sas));
 	free(sas);

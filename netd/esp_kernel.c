@@ -4,6 +4,7 @@
  * namespace of the caller. */
 #include "esp.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/xfrm/sa.h>
+#include <netlink/xfrm/selector.h>
 #include <netlink/xfrm/sp.h>
 #include <nftables/libnftables.h>
 
@@ -93,7 +95,7 @@ static int k_request(struct esp_kernel *k, int build, struct nl_msg *msg)
 	if (build < 0 || !msg)
 		return build < 0 ? nl_errno(build) : -ENOMEM;
 	int r = nl_send_auto(k->sk, msg), answer = 1;
-	nlmsg_free(msg);
+	xm_msg_free(msg);
 	if (r < 0)
 		return nl_errno(r);
 	struct nl_cb *sc = nl_socket_get_cb(k->sk);   /* a reference */
@@ -178,8 +180,88 @@ static void flush_sp(struct nl_object *obj, void *arg)
 	f->n += r == 0;
 }
 
+/* An IPv4 nl_addr in host order (0 when absent). */
+static uint32_t k_addr(struct nl_addr *a)
+{
+	uint32_t be = 0;
+	if (a && nl_addr_get_family(a) == AF_INET && nl_addr_get_len(a) == sizeof(be))
+		memcpy(&be, nl_addr_get_binary_addr(a), sizeof(be));
+	return ntohl(be);
+}
+
+struct list_walk {
+	struct xm_sa *v;
+	size_t n;
+};
+
+static void list_push(struct list_walk *l, const struct xm_sa *x)
+{
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));   /* no keys in these */
+	l->v[l->n++] = *x;
+}
+
+static void list_sa(struct nl_object *obj, void *arg)
+{
+	struct xfrmnl_sa *sa = (struct xfrmnl_sa *)obj;
+	unsigned m = 0, v = 0;
+	if (xfrmnl_sa_get_reqid(sa) != XM_REQID)
+		return;
+	struct xm_sa x = {
+		.src = k_addr(xfrmnl_sa_get_saddr(sa)),
+		.dst = k_addr(xfrmnl_sa_get_daddr(sa)),
+		.spi = (uint32_t)xfrmnl_sa_get_spi(sa),
+		.in = !(xfrmnl_sa_get_mark(sa, &m, &v) == 0 && v == XM_MARK),   /* mask first */
+	};
+	list_push(arg, &x);
+}
+
+static void list_sp(struct nl_object *obj, void *arg)
+{
+	struct xfrmnl_sp *sp = (struct xfrmnl_sp *)obj;
+	struct xfrmnl_sel *sel = xfrmnl_sp_get_sel(sp);
+	unsigned m = 0, v = 0;
+	if (!sel || xfrmnl_sp_get_mark(sp, &m, &v) != 0 || v != XM_MARK || m != XM_MARK_MASK)
+		return;
+	struct xm_sa x = {
+		.src = k_addr(xfrmnl_sel_get_saddr(sel)),
+		.dst = xfrmnl_sel_get_prefixlen_d(sel) ? k_addr(xfrmnl_sel_get_daddr(sel)) : 0,
+		.dport = (uint16_t)xfrmnl_sel_get_dport(sel),
+	};
+	list_push(arg, &x);
+}
+
+static int k_list(void *ctx, struct xm_sa **sas, size_t *nsas, struct xm_sa **pols, size_t *npols)
+{
+	struct esp_kernel *k = ctx;
+	struct list_walk ls = { NULL, 0 }, lp = { NULL, 0 };
+	struct nl_cache *c = NULL;
+	int r = xfrmnl_sa_alloc_cache(k->sk, &c);
+	if (r == 0) {
+		nl_cache_foreach(c, list_sa, &ls);
+		nl_cache_free(c);   /* held every state's key: libnl frees it unwiped */
+		c = NULL;
+		r = xfrmnl_sp_alloc_cache(k->sk, &c);
+	}
+	if (r == 0) {
+		nl_cache_foreach(c, list_sp, &lp);
+		nl_cache_free(c);
+	}
+	if (r < 0) {
+		free(ls.v);
+		free(lp.v);
+		return nl_errno(r);
+	}
+	*sas = ls.v;
+	*nsas = ls.n;
+	*pols = lp.v;
+	*npols = lp.n;
+	if (ls.n || lp.n)
+		log_info("esp, adopted %zu states and %zu policies of an earlier run", ls.n, lp.n);
+	return 0;
+}
+
 /* Ours: states with our reqid (inbound ones have no mark), policies with
- * our mark. Read from a dump, deleted one by one. */
+ * our mark, read from a dump and deleted one by one; then the table. */
 static int k_flush(void *ctx)
 {
 	struct esp_kernel *k = ctx;
@@ -197,7 +279,11 @@ static int k_flush(void *ctx)
 	nl_cache_foreach(c, flush_sa, &f);
 	nl_cache_free(c);
 	if (f.n)
-		log_info("esp, removed %u of our states and policies left by an earlier run", f.n);
+		log_info("esp, removed %u of our states and policies (kernel ESP is not used)", f.n);
+	/* the table: its input rule would drop cleartext VXLAN of VNIs that
+	 * may now be plain or sealed networks */
+	nft_run_cmd_from_buffer(k->nft, "add table ip " ESP_NFT_TABLE "\n"
+					"delete table ip " ESP_NFT_TABLE "\n");
 	return f.err;
 }
 
@@ -218,5 +304,6 @@ const struct esp_ops esp_kernel_ops = {
 	.sa = k_sa,
 	.policy = k_policy,
 	.flush = k_flush,
+	.list = k_list,
 	.rules = k_rules,
 };

@@ -54,7 +54,7 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 	}
 	if (N.n.esp) {
-		metric_set(N.m_esp_sync, N.n.esp_err == 0 ? 1 : 0);
+		metric_set(N.m_esp_sync, esp_in_sync(N.n.esp) ? 1 : 0);
 		metric_set(N.m_esp_states, (double)esp_count_sas(N.n.esp));
 		metric_set(N.m_esp_policies, (double)esp_count_policies(N.n.esp));
 	}

@@ -489,13 +489,21 @@ static int net_to_dp(const Swarm__NetdNetwork *nw, bool esp, struct dp_network *
 	return 0;
 }
 
+/* A remote endpoint of an encrypted network under kernel ESP: it goes to
+ * vxlan0 only once esp_guards says its packets cannot leave in clear. */
+struct esp_remote {
+	uint32_t vni;
+	struct in_addr ip, vtep;
+	uint8_t mac[6];
+};
+
 struct remote_ctx {
 	struct netd *n;
 	struct dp_state *st;
 	struct strmap *nets;   /* network id -> Swarm__NetdNetwork*, local ones */
 	Swarm__SealerConfig *sc; /* peers of encrypted networks go here; NULL: dropped */
-	uint32_t *esp_peers;     /* with kernel ESP: their nodes' data-path addresses */
-	size_t n_esp_peers;
+	struct esp_remote *esp;  /* with kernel ESP: encrypted networks' remotes */
+	size_t n_esp;
 };
 
 static void add_remote(void *arg, const struct ndb_entry *e)
@@ -512,12 +520,15 @@ static void add_remote(void *arg, const struct ndb_entry *e)
 	uint8_t mac[6];
 	bool ok = parse_ip(rec->ipv4, &ip) == 0 && parse_ip(rec->vtep, &vtep) == 0 &&
 		  parse_mac(rec->mac, mac) == 0;
-	if (ok && (!nw->encrypted || rc->n->esp)) {
+	if (ok && !nw->encrypted) {
 		dp_state_add_remote(rc->st, nw->vni, ip, mac, vtep);
-		if (nw->encrypted) {
-			rc->esp_peers = xrealloc(rc->esp_peers, (rc->n_esp_peers + 1) * sizeof(uint32_t));
-			rc->esp_peers[rc->n_esp_peers++] = ntohl(vtep.s_addr);
-		}
+	} else if (ok && rc->n->esp) {
+		rc->esp = xrealloc(rc->esp, (rc->n_esp + 1) * sizeof(*rc->esp));
+		struct esp_remote *r = &rc->esp[rc->n_esp++];
+		r->vni = nw->vni;
+		r->ip = ip;
+		r->vtep = vtep;
+		memcpy(r->mac, mac, sizeof(r->mac));
 	} else if (ok && rc->sc) {
 		/* never on vxlan0: the sealer carries encrypted networks' frames */
 		Swarm__SealerPeer *p = xmalloc(sizeof(*p));
@@ -577,13 +588,12 @@ static const char *gw_ip_for(struct netd *n, const char *task_id)
 /* What the kernel should hold: a network per network with a local
  * endpoint, our attachments, and every visible remote endpoint of them;
  * the encrypted networks' peers go to sc (the sealer's config) instead,
- * or with kernel ESP to vxlan0 as well, their nodes into *esp_peers
- * (malloc'd, may repeat). */
+ * or with kernel ESP into *esp (malloc'd) for esp_guard_remotes. */
 static void netd_desired(struct netd *n, struct dp_state *st, Swarm__SealerConfig *sc,
-			 uint32_t **esp_peers, size_t *n_esp_peers)
+			 struct esp_remote **esp, size_t *n_esp)
 {
-	*esp_peers = NULL;
-	*n_esp_peers = 0;
+	*esp = NULL;
+	*n_esp = 0;
 	size_t pos = 0;
 	const char *k;
 	void *v;
@@ -640,8 +650,8 @@ static void netd_desired(struct netd *n, struct dp_state *st, Swarm__SealerConfi
 		while (strmap_next(rc.nets, &npos, &nid, &nv))
 			ndb_foreach(n->db, nid, NDB_TABLE_ENDPOINTS, add_remote, &rc);
 		strmap_free(rc.nets);
-		*esp_peers = rc.esp_peers;
-		*n_esp_peers = rc.n_esp_peers;
+		*esp = rc.esp;
+		*n_esp = rc.n_esp;
 	}
 }
 
@@ -681,10 +691,11 @@ static void sealer_config_fill(struct netd *n, const struct dp_state *st, Swarm_
 			 "on them until the managers' keys arrive", sc->n_networks);
 }
 
-/* Kernel ESP: the states and policies for the peers of the encrypted
- * networks in st (esp.h), before the data path points vxlan0 at them. */
-static void esp_apply(struct netd *n, const struct dp_state *st, const uint32_t *peers,
-		      size_t npeers)
+/* Kernel ESP: syncs the states, policies and rules for the encrypted
+ * networks in st and their remotes (esp.h "Never cleartext": additions
+ * only before the data path changes, in full after). */
+static void esp_apply(struct netd *n, const struct dp_state *st, const struct esp_remote *rem,
+		      size_t nrem, bool additions_only)
 {
 	struct in_addr self = { 0 };
 	const char *addr = vtep_addr(n);
@@ -699,21 +710,42 @@ static void esp_apply(struct netd *n, const struct dp_state *st, const uint32_t 
 		memcpy(ring[i].key, k->key.data, ring[i].len);
 	}
 	uint32_t *vnis = xcalloc(st->n_nets + 1, sizeof(*vnis));
+	uint32_t *peers = xcalloc(nrem + 1, sizeof(*peers));
 	size_t nvnis = 0;
 	for (size_t i = 0; i < st->n_nets; i++)
 		if (st->nets[i].esp)
 			vnis[nvnis++] = st->nets[i].vni;
-	struct esp_want w = { ntohl(self.s_addr), ring, nkeys, peers, npeers, vnis, nvnis };
+	for (size_t i = 0; i < nrem; i++)
+		peers[i] = ntohl(rem[i].vtep.s_addr);
+	struct esp_want w = { ntohl(self.s_addr), ring, nkeys, peers, nrem, vnis, nvnis, additions_only };
 	int r = esp_sync(n->esp, &w);
 	if (r < 0 && r != n->esp_err)
 		log_err("netd, kernel ESP: %s (encrypted networks carry nothing to the nodes "
 			"concerned until it succeeds; retried every reconcile)", strerror(-r));
-	else if (r == 0 && n->esp_err < 0)
+	else if (r == 0 && n->esp_err < 0 && !additions_only)
 		log_info("netd, kernel ESP: in sync again");
-	n->esp_err = r;
+	if (r < 0 || !additions_only)
+		n->esp_err = r;
 	OPENSSL_cleanse(ring, (nkeys + 1) * sizeof(*ring));
 	free(ring);
 	free(vnis);
+	free(peers);
+}
+
+/* The remotes of esp networks whose packets esp guards go to vxlan0; the
+ * others wait (their traffic is dropped, never sent in clear). */
+static void esp_guard_remotes(struct netd *n, struct dp_state *st, const struct esp_remote *rem,
+			      size_t nrem)
+{
+	size_t held = 0;
+	for (size_t i = 0; i < nrem; i++) {
+		if (esp_guards(n->esp, rem[i].vni, ntohl(rem[i].vtep.s_addr)))
+			dp_state_add_remote(st, rem[i].vni, rem[i].ip, rem[i].mac, rem[i].vtep);
+		else
+			held++;
+	}
+	if (held)
+		log_debug("netd, kernel ESP: %zu remote endpoint(s) held back until guarded", held);
 }
 
 static void reconcile_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -728,14 +760,18 @@ static void reconcile_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	dp_state_init(&st);
 	Swarm__SealerConfig *sc = xmalloc(sizeof(*sc));
 	swarm__sealer_config__init(sc);
-	uint32_t *esp_peers;
-	size_t n_esp_peers;
-	netd_desired(n, &st, sc, &esp_peers, &n_esp_peers);
+	struct esp_remote *rem;
+	size_t nrem;
+	netd_desired(n, &st, sc, &rem, &nrem);
 	int64_t t0 = now_mono_ns();
-	if (n->esp)
-		esp_apply(n, &st, esp_peers, n_esp_peers);
-	free(esp_peers);
+	if (n->esp) {
+		esp_apply(n, &st, rem, nrem, true);
+		esp_guard_remotes(n, &st, rem, nrem);
+	}
 	int r = dp_reconcile(n->dp, &st, &ds);
+	if (n->esp)
+		esp_apply(n, &st, rem, nrem, false);
+	free(rem);
 	sealer_config_fill(n, &st, sc);
 	if (n->sealer)
 		sealer_ctl_set(n->sealer, sc);   /* after the reconcile: the namespaces exist */
@@ -772,18 +808,31 @@ static void encryption_start(struct netd *n, uint16_t vxlan_port)
 	if (esp > 0 || force) {
 		n->esp_ctx = esp_kernel_ctx_new();
 		int r = n->esp_ctx ? esp_new(&esp_kernel_ops, n->esp_ctx, vxlan_port, &n->esp) : -ENOMEM;
-		if (!n->esp_ctx) {
-			log_err("netd, kernel ESP: no XFRM or nftables context");
-		} else if (r < 0) {
-			log_warn("netd, kernel ESP: removing an earlier run's states: %s", strerror(-r));
-		}
+		if (!n->esp_ctx)
+			snprintf(why, sizeof(why), "netd cannot open NETLINK_XFRM or nftables");
+		else if (r < 0)
+			log_warn("netd, kernel ESP: listing an earlier run's states: %s (they are "
+				 "left as they are)", strerror(-r));
 	}
-	if (n->esp) {
+	if (n->esp || force) {
+		/* forced: never the sealer; without a context, encrypted
+		 * networks carry nothing */
 		snprintf(n->dp_provider, sizeof(n->dp_provider),
 			 "kernel (IPsec ESP transport, rfc4106(gcm(aes)), on vxlan0%s%s)",
-			 esp > 0 ? "" : "; forced by encryption = kernel, but: ", esp > 0 ? "" : why);
-		log_info("netd, encrypted networks: %s", n->dp_provider);
+			 esp > 0 && n->esp ? "" : "; forced by encryption = kernel, but: ",
+			 esp > 0 && n->esp ? "" : why);
+		if (n->esp)
+			log_info("netd, encrypted networks: %s", n->dp_provider);
+		else
+			log_err("netd, encrypted networks: %s: they carry nothing", n->dp_provider);
 		return;
+	}
+	/* not kernel ESP: an earlier run's states, policies and rules go (the
+	 * rules would drop VXLAN of VNIs that may now be plain) */
+	void *ctx = esp_kernel_ctx_new();
+	if (ctx) {
+		esp_kernel_ops.flush(ctx);
+		esp_kernel_ctx_free(ctx);
 	}
 	snprintf(n->dp_provider, sizeof(n->dp_provider),
 		 "userspace (swarm-sealer, AES-GCM on udp/%u; kernel ESP %s%s)", n->set.sealer_port,
@@ -1208,7 +1257,7 @@ char *netd_network_json(struct netd *n, const char *name)
 			json_object *e = json_object_new_object();
 			json_object_object_add(e, "Provider", json_object_new_string(n->dp_provider));
 			json_object_object_add(e, "InSync", json_object_new_boolean(
-				n->esp ? n->esp_err == 0 : n->sealer && sealer_ctl_in_sync(n->sealer)));
+				n->esp ? esp_in_sync(n->esp) : n->sealer && sealer_ctl_in_sync(n->sealer)));
 			json_object_object_add(o, "Encryption", e);
 		}
 		pos = 0;

@@ -12,6 +12,7 @@
 #include <netlink/xfrm/selector.h>
 #include <netlink/xfrm/sp.h>
 #include <netlink/xfrm/template.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,14 @@ struct xfrmnl_sa *xm_sa_obj(const struct xm_sa *sa)
 		xfrmnl_sa_set_proto(o, IPPROTO_ESP);
 		xfrmnl_sa_set_mode(o, XFRM_MODE_TRANSPORT);
 		xfrmnl_sa_set_reqid(o, XM_REQID);
-		xfrmnl_sa_set_replay_window(o, 64);
+		/* 64-bit sequence numbers: a 32-bit one runs out after 2^32
+		 * packets (about an hour at 1 Mpps) and the state goes dead
+		 * until the next rotation. With ESN the window lives in the
+		 * ESN attribute and the state's own must stay 0. */
+		uint32_t bmp[XM_REPLAY_WINDOW / 32] = { 0 };
+		xfrmnl_sa_set_flags(o, XFRM_STATE_ESN);
+		ok = xfrmnl_sa_set_replay_state_esn(o, 0, 0, 0, 0, XM_REPLAY_WINDOW,
+						    XM_REPLAY_WINDOW / 32, bmp) == 0;
 		xfrmnl_sa_set_sel(o, sel);
 		xfrmnl_sa_set_lifetime_cfg(o, lft);
 		if (!sa->in)
@@ -149,6 +157,15 @@ struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa)
 	return o;
 }
 
+void xm_msg_free(struct nl_msg *msg)
+{
+	if (!msg)
+		return;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	OPENSSL_cleanse(h, h->nlmsg_len);
+	nlmsg_free(msg);
+}
+
 /* Copies the request libnl built (or the error it gave) into buf[cap]. */
 static int xm_copy(int err, struct nl_msg *msg, uint8_t *buf, size_t cap, uint32_t seq)
 {
@@ -160,7 +177,7 @@ static int xm_copy(int err, struct nl_msg *msg, uint8_t *buf, size_t cap, uint32
 	int r = h->nlmsg_len <= cap ? (int)h->nlmsg_len : -ENOSPC;
 	if (r > 0)
 		memcpy(buf, h, h->nlmsg_len);
-	nlmsg_free(msg);
+	xm_msg_free(msg);
 	return r;
 }
 
@@ -193,7 +210,7 @@ char *xm_nft_rules(const char *t, uint16_t dport, const uint32_t *vnis, size_t n
 	size_t tl = strlen(t);
 	if (!tl || tl > 32 || strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789_") != tl)
 		return NULL;
-	size_t cap = 1024 + n * 12;
+	size_t cap = 1024 + n * 2 * 12;   /* the set goes into both rules */
 	char *s = malloc(cap), *set = malloc(n * 12 + 1);
 	if (!s || !set) {
 		free(s);
@@ -213,11 +230,15 @@ char *xm_nft_rules(const char *t, uint16_t dport, const uint32_t *vnis, size_t n
 		"add chain ip %s in { type filter hook input priority filter; policy accept; }\n"
 		"flush chain ip %s out\n"
 		"flush chain ip %s in\n", t, t, t, t, t);
-	if (n)
-		snprintf(s + k, cap - k,
+	if (n && k < cap)
+		k += (size_t)snprintf(s + k, cap - k,
 			 "add rule ip %s out udp dport %u @th,96,24 { %s } meta mark set mark or 0x%08x\n"
 			 "add rule ip %s in udp dport %u @th,96,24 { %s } meta ipsec missing drop\n",
 			 t, dport, set, XM_MARK, t, dport, set);
 	free(set);
+	if (k >= cap) {   /* cut short: never hand nft half a rule set */
+		free(s);
+		return NULL;
+	}
 	return s;
 }

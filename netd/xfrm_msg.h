@@ -32,6 +32,7 @@
 #define XM_MARK_MASK 0xffff0000u
 #define XM_KEY_MAX (32 + 4)      /* AES-256 key + 4-byte GCM salt */
 #define XM_PRIORITY 0x1000
+#define XM_REPLAY_WINDOW 128     /* packets, ESN replay window of inbound states */
 
 /* One direction between two nodes (addresses in host order). */
 struct xm_sa {
@@ -46,9 +47,15 @@ struct xm_sa {
 struct xfrmnl_sa;
 struct xfrmnl_sp;
 
+struct nl_msg;
+
 /* The libnl-xfrm state for sa (xfrmnl_sa_put to free); NULL on a bad key
- * length or no memory. */
+ * length or no memory. Beware: libnl frees the copy of the key it holds
+ * without wiping it. */
 struct xfrmnl_sa *xm_sa_obj(const struct xm_sa *sa);
+
+/* Wipes a request built from a state (it holds the key), then frees it. */
+void xm_msg_free(struct nl_msg *msg);
 
 /* The libnl-xfrm outbound policy for sa's src -> dst (xfrmnl_sp_put).
  * With dst 0 it is the catch-all: marked VXLAN packets from src to any
@@ -69,7 +76,7 @@ int xm_policy_msg(uint8_t *buf, size_t cap, const struct xm_sa *sa, int del, uin
 /* The nftables commands (for `nft -f`) of table ip <t>: on output, mark
  * VXLAN packets to dport of the vnis[n] with XM_MARK; on input, drop
  * those that arrived without ESP. n = 0 leaves both chains empty.
- * malloc'd; NULL on a bad table name. */
+ * malloc'd; NULL on a bad table name or no memory. */
 char *xm_nft_rules(const char *t, uint16_t dport, const uint32_t *vnis, size_t n);
 
 #endif

@@ -45,6 +45,8 @@ struct fake {
 	size_t nops;
 	struct xm_sa sas[32];        /* what it holds */
 	size_t nsas;
+	struct xm_sa pols[16];
+	size_t npols;
 	char fail[16];               /* the next op with this prefix fails */
 	int fail_err;
 	size_t rules_n;
@@ -77,8 +79,13 @@ static int f_sa(void *ctx, const struct xm_sa *sa, int del)
 	if (r)
 		return r;
 	note(f, "%s", op);
-	if (!del)
+	if (!del) {
 		f->sas[f->nsas++] = *sa;
+		return 0;
+	}
+	for (size_t i = 0; i < f->nsas; i++)
+		if (f->sas[i].src == sa->src && f->sas[i].dst == sa->dst && f->sas[i].spi == sa->spi)
+			f->sas[i--] = f->sas[--f->nsas];
 	return 0;
 }
 
@@ -91,12 +98,38 @@ static int f_policy(void *ctx, const struct xm_sa *sa, int del)
 	if (r)
 		return r;
 	note(f, "%s", op);
+	if (!del) {
+		f->pols[f->npols++] = *sa;
+		return 0;
+	}
+	for (size_t i = 0; i < f->npols; i++)
+		if (f->pols[i].src == sa->src && f->pols[i].dst == sa->dst)
+			f->pols[i--] = f->pols[--f->npols];
 	return 0;
 }
 
 static int f_flush(void *ctx)
 {
-	note(ctx, "flush");
+	struct fake *f = ctx;
+	note(f, "flush");
+	f->nsas = f->npols = 0;
+	return 0;
+}
+
+/* What the fake kernel holds, keys left out as the real list does. */
+static int f_list(void *ctx, struct xm_sa **sas, size_t *nsas, struct xm_sa **pols, size_t *npols)
+{
+	struct fake *f = ctx;
+	note(f, "list");
+	*sas = calloc(f->nsas + 1, sizeof(**sas));
+	*pols = calloc(f->npols + 1, sizeof(**pols));
+	for (size_t i = 0; i < f->nsas; i++) {
+		(*sas)[i] = f->sas[i];
+		memset((*sas)[i].key, 0, sizeof((*sas)[i].key));
+	}
+	memcpy(*pols, f->pols, f->npols * sizeof(**pols));
+	*nsas = f->nsas;
+	*npols = f->npols;
 	return 0;
 }
 
@@ -111,7 +144,7 @@ static int f_rules(void *ctx, uint16_t dport, const uint32_t *vnis, size_t n)
 	return 0;
 }
 
-static const struct esp_ops fake_ops = { f_sa, f_policy, f_flush, f_rules };
+static const struct esp_ops fake_ops = { f_sa, f_policy, f_flush, f_list, f_rules };
 
 static size_t count(const struct fake *f, const char *prefix)
 {
@@ -150,7 +183,7 @@ static const struct xm_sa *held(const struct fake *f, uint32_t src, uint32_t dst
 static int sync3(struct esp *e, uint32_t self, const struct seal_key *ring, size_t nring,
 		 const uint32_t *peers, size_t np, const uint32_t *vnis, size_t nv)
 {
-	struct esp_want w = { self, ring, nring, peers, np, vnis, nv };
+	struct esp_want w = { self, ring, nring, peers, np, vnis, nv, false };
 	return esp_sync(e, &w);
 }
 
@@ -160,7 +193,8 @@ static void test_desired(void **unused)
 	struct fake f = { 0 }, g = { 0 };
 	struct esp *e, *eb;
 	assert_int_equal(esp_new(&fake_ops, &f, 4789, &e), 0);
-	assert_string_equal(f.ops[0], "flush");
+	assert_string_equal(f.ops[0], "list");
+	assert_false(esp_in_sync(e));                     /* not before a sync */
 	const struct seal_key ring[] = { k1, k2, k3 };
 	const uint32_t peers[] = { C, B, B, A, 0 };       /* self, zero, repeats ignored */
 	const uint32_t vnis[] = { 4098, 4097, 4098 };
@@ -175,6 +209,13 @@ static void test_desired(void **unused)
 	assert_int_equal(f.rules_n, 2);
 	assert_int_equal(esp_count_sas(e), 8);
 	assert_int_equal(esp_count_policies(e), 3);
+	assert_true(esp_in_sync(e));
+	/* the data path may point vxlan0 at B and C for the encrypted VNIs
+	 * only: their packets are marked and held by a policy */
+	assert_true(esp_guards(e, 4097, B));
+	assert_true(esp_guards(e, 4098, C));
+	assert_true(esp_guards(e, 4097, 0xC0000209u));   /* the catch-all blocks */
+	assert_false(esp_guards(e, 4099, B));            /* not marked */
 	/* states before the policies that use them, the marking rules last */
 	assert_true(last(&f, "sa+") < first(&f, "pol+"));
 	assert_true(last(&f, "pol+") < first(&f, "rules"));
@@ -314,6 +355,99 @@ static void test_no_keys(void **unused)
 	esp_free(e);
 }
 
+static void test_adopt(void **unused)
+{
+	(void)unused;
+	struct fake f = { 0 };
+	struct esp *e;
+	const struct seal_key ring[] = { k1, k2 };
+	const uint32_t peers[] = { B }, vnis[] = { 4097 };
+	assert_int_equal(esp_new(&fake_ops, &f, 4789, &e), 0);
+	assert_int_equal(sync3(e, A, ring, 2, peers, 1, vnis, 1), 0);
+	esp_free(e);
+	/* a restarted netd adopts what is there: the same sync touches no
+	 * state or policy (their sequence numbers go on), it only writes the
+	 * rules again (it cannot know them), in one nft transaction */
+	f.nops = 0;
+	assert_int_equal(esp_new(&fake_ops, &f, 4789, &e), 0);
+	assert_int_equal(esp_count_sas(e), 3);
+	assert_int_equal(esp_count_policies(e), 2);
+	assert_int_equal(sync3(e, A, ring, 2, peers, 1, vnis, 1), 0);
+	assert_int_equal(count(&f, "sa"), 0);
+	assert_int_equal(count(&f, "pol"), 0);
+	assert_int_equal(count(&f, "rules 1"), 1);
+	/* and removes an adopted peer's objects when it is gone */
+	assert_int_equal(sync3(e, A, ring, 2, NULL, 0, vnis, 1), 0);
+	assert_int_equal(count(&f, "pol- 1>2"), 1);
+	assert_int_equal(count(&f, "sa-"), 3);
+	esp_free(e);
+}
+
+static void test_two_phases(void **unused)
+{
+	(void)unused;
+	struct fake f = { 0 };
+	struct esp *e;
+	const struct seal_key ring[] = { k1 };
+	const uint32_t both[] = { B, C }, onlyc[] = { C }, v12[] = { 4097, 4098 }, v2[] = { 4098 };
+	assert_int_equal(esp_new(&fake_ops, &f, 4789, &e), 0);
+	assert_int_equal(sync3(e, A, ring, 1, both, 2, v12, 2), 0);
+	f.nops = 0;
+	/* before the data path changes: additions only; VNI 4097 stays
+	 * marked and B's objects stay while vxlan0 may still send there */
+	struct esp_want w = { A, ring, 1, onlyc, 1, v2, 1, true };
+	assert_int_equal(esp_sync(e, &w), 0);
+	assert_int_equal(f.nops, 0);
+	assert_true(esp_guards(e, 4097, B));
+	/* after it: the full sync unmarks 4097 and removes B's objects */
+	assert_int_equal(sync3(e, A, ring, 1, onlyc, 1, v2, 1), 0);
+	assert_string_equal(f.ops[0], "rules 1");
+	assert_int_equal(count(&f, "pol- 1>2"), 1);
+	assert_false(esp_guards(e, 4097, B));
+	assert_true(esp_guards(e, 4098, C));
+	esp_free(e);
+}
+
+static int f_rules_fail(void *ctx, uint16_t dport, const uint32_t *vnis, size_t n)
+{
+	(void)dport;
+	(void)vnis;
+	note(ctx, "rules %zu refused", n);
+	return -EIO;
+}
+
+static void test_guards(void **unused)
+{
+	(void)unused;
+	struct fake f = { 0 };
+	struct esp *e;
+	const struct seal_key ring[] = { k1 };
+	const uint32_t peers[] = { B }, vnis[] = { 4097 };
+	/* rules refused: nothing is marked, so no peer is guarded */
+	const struct esp_ops no_rules = { f_sa, f_policy, f_flush, f_list, f_rules_fail };
+	assert_int_equal(esp_new(&no_rules, &f, 4789, &e), 0);
+	assert_int_equal(sync3(e, A, ring, 1, peers, 1, vnis, 1), -EIO);
+	assert_false(esp_in_sync(e));
+	assert_false(esp_guards(e, 4097, B));
+	esp_free(e);
+	/* marked, but neither B's policy nor the catch-all went in */
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(esp_new(&fake_ops, &f, 4789, &e), 0);
+	snprintf(f.fail, sizeof(f.fail), "pol+ 1>2");
+	f.fail_err = -ENOBUFS;
+	assert_int_equal(sync3(e, A, ring, 1, peers, 1, vnis, 1), -ENOBUFS);
+	assert_true(esp_guards(e, 4097, B));       /* the catch-all holds it */
+	esp_free(e);
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(esp_new(&fake_ops, &f, 4789, &e), 0);
+	snprintf(f.fail, sizeof(f.fail), "pol+ 1>0");
+	f.fail_err = -ENOBUFS;
+	assert_int_equal(sync3(e, A, ring, 1, peers, 1, vnis, 1), -ENOBUFS);
+	assert_true(esp_guards(e, 4097, B));       /* B's own policy holds it */
+	assert_false(esp_guards(e, 4097, C));      /* C: nothing would */
+	esp_free(e);
+}
+
 /* ---- the real ops, in a namespace of our own ---- */
 
 static int count_ours(struct nl_sock *sk)
@@ -359,16 +493,19 @@ static int kernel_child(void)
 	}
 	if (system("nft list table ip swarm_esp | grep -q 'ipsec missing drop'") != 0)
 		return 6;
-	/* a policy that is not ours survives the flush */
+	/* a restarted provider adopts ours; a policy that is not ours is left */
 	if (system("ip xfrm policy add src 192.0.2.1 dst 192.0.2.9 dir out action block") != 0)
 		return 7;
 	esp_free(e);
 	void *ctx2 = esp_kernel_ctx_new();
-	if (!ctx2 || esp_new(&esp_kernel_ops, ctx2, 4789, &e) < 0)
+	if (!ctx2 || esp_new(&esp_kernel_ops, ctx2, 4789, &e) < 0 || esp_count_policies(e) != 3)
 		return 8;
-	if (count_ours(sk) != 0 || system("ip xfrm policy list | grep -q 192.0.2.9") != 0)
+	/* a node that leaves kernel ESP: ours and the table go, nothing else */
+	if (esp_kernel_ops.flush(ctx2) < 0 || count_ours(sk) != 0 ||
+	    system("ip xfrm policy list | grep -q 192.0.2.9") != 0 ||
+	    system("nft list table ip swarm_esp > /dev/null 2>&1") == 0)
 		return 9;
-	printf("policies, catch-all and rules installed, then flushed by mark\n");
+	printf("policies, catch-all and rules installed, adopted by a new provider, flushed by mark\n");
 	esp_free(e);
 	esp_kernel_ctx_free(ctx);
 	esp_kernel_ctx_free(ctx2);
@@ -401,6 +538,9 @@ int main(void)
 		cmocka_unit_test(test_leaving),
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_no_keys),
+		cmocka_unit_test(test_adopt),
+		cmocka_unit_test(test_two_phases),
+		cmocka_unit_test(test_guards),
 		cmocka_unit_test(test_kernel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

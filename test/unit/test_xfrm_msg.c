@@ -108,6 +108,15 @@ static void test_sa_msg(void **unused)
 	assert_int_equal(al->alg_icv_len, 128);
 	assert_memory_equal(al->alg_key, sa.key, 20);
 	check_mark(m, (size_t)n, sizeof(*u));
+	/* 64-bit sequence numbers, the window in the ESN attribute */
+	assert_true(u->flags & XFRM_STATE_ESN);
+	assert_int_equal(u->replay_window, 0);
+	a = find_attr(m, (size_t)n, sizeof(*u), XFRMA_REPLAY_ESN_VAL);
+	assert_non_null(a);
+	const struct xfrm_replay_state_esn *esn = (const void *)((const uint8_t *)a + NLA_HDRLEN);
+	assert_int_equal(esn->replay_window, XM_REPLAY_WINDOW);
+	assert_int_equal(esn->bmp_len, XM_REPLAY_WINDOW / 32);
+	assert_int_equal(esn->oseq, 0);
 
 	n = xm_sa_msg(m, sizeof(m), &sa, 1, 8);
 	assert_true(n > 0);
@@ -173,6 +182,15 @@ static void test_nft_rules(void **unused)
 	assert_null(strstr(s, "add rule"));
 	free(s);
 	assert_null(xm_nft_rules("bad name", 4789, v, 2));
+	/* many 8-digit VNIs: both rules whole (the set is written twice) */
+	static uint32_t many[500];
+	for (size_t i = 0; i < 500; i++)
+		many[i] = 16000000 + (uint32_t)i;
+	s = xm_nft_rules("swarm_esp", 4789, many, 500);
+	assert_non_null(s);
+	assert_non_null(strstr(s, "16000499 } meta mark set"));
+	assert_non_null(strstr(s, "16000499 } meta ipsec missing drop\n"));
+	free(s);
 }
 
 /* Sends msg[n] on a NETLINK_XFRM socket; the kernel's answer (0 or
