@@ -10,7 +10,8 @@
 # rules that mark the encrypted VNI; status and network inspect show the
 # provider and that it is not in sync; and with no states, the encrypted
 # network carries nothing while a capture of the underlay sees no VXLAN
-# packet of its VNI, when the plain network beside it works.
+# packet of its VNI, when the plain network beside it works. A restarted
+# netd adopts its policies; one switched to userspace removes them.
 PREFIX=tesp
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -109,9 +110,41 @@ t_never_cleartext() {
 	[ "$ev" = 0 ] || fail "$ev cleartext VXLAN packets of enc_net left node1"
 }
 
+ours() { ip netns exec "$PREFIX-node1" ip xfrm policy list | grep -c "mark 0x53570000"; }
+
+t_restart_adopts() {
+	local before vni
+	before=$(ours)
+	lab stop node1 netd
+	lab start node1 netd > /dev/null
+	poll_until -d "restarted netd adopted the policies" 30 sh -c \
+		"'$SWARM_LAB' --prefix $PREFIX logs node1 netd | grep -q 'esp, adopted 0 states and $before policies'"
+	poll_until -d "node1 netd in status again" 30 sh -c \
+		"'$SWARM_LAB' --prefix $PREFIX exec node1 -- swarm-netd status | jq -e '.Esp.Policies == $before' > /dev/null"
+	[ "$(ours)" = "$before" ] || fail "$(ours) of our policies after the restart, $before before"
+	# vxlan0 still points at node2 (guarded: marked, and held by a policy)
+	vni=$(vni_of enc_net)
+	nsenter --net="$LAB_RUN/node1/run/ov-$vni" bridge fdb show dev vxlan0 | grep -q "dst 192.0.2.12" ||
+		fail "no FDB entry towards node2 on enc_net's vxlan0"
+	echo "# $before policies adopted across a netd restart"
+}
+
+t_userspace_cleans() {
+	sed -i 's/^encryption = .*/encryption = userspace/' "$LAB_RUN/node1/netd.conf"
+	lab stop node1 netd
+	lab start node1 netd > /dev/null
+	poll_until -d "node1 runs the sealer" 30 sh -c \
+		"'$SWARM_LAB' --prefix $PREFIX exec node1 -- swarm-netd status | jq -e '.Sealer.Provider | startswith(\"userspace\")' > /dev/null"
+	[ "$(ours)" = 0 ] || fail "$(ours) of our policies left once node1 stopped using kernel ESP"
+	ip netns exec "$PREFIX-node1" nft list table ip swarm_esp > /dev/null 2>&1 && fail "the swarm_esp table is left"
+	lab logs node1 netd | grep "kernel ESP is not used" | tail -n 1 | sed 's/^/# node1: /'
+}
+
 setup "2-node lab, netd forced to kernel ESP; enc_net and plain_net" t_up
 check "status and network inspect show the kernel provider, not in sync" t_provider
 check "enc_net rides vxlan0 with MTU 1410 and alias swarm-esp" t_vxlan_mtu
 check "XFRM policies (per peer, catch-all) and nftables rules installed" t_policies_and_rules
 check "no ESP state: enc_net carries nothing, none of it in cleartext" t_never_cleartext
+check "a restarted netd adopts its policies; vxlan0 stays guarded" t_restart_adopts
+check "a netd switched to userspace removes our policies and rules" t_userspace_cleans
 finish
