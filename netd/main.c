@@ -166,6 +166,11 @@ static int netd_check(const struct config *cfg)
 		log_err("netd, sealer_port must be 1-65535 and not the VXLAN port 4789");
 		return -EINVAL;
 	}
+	const char *tr = config_get_or(cfg, "sealer_trains", "on");
+	if (strcmp(tr, "on") && strcmp(tr, "off")) {
+		log_err("netd, sealer_trains must be on or off");
+		return -EINVAL;
+	}
 	const char *enc = config_get_or(cfg, "encryption", "auto");
 	if (strcmp(enc, "auto") && strcmp(enc, "userspace") && strcmp(enc, "kernel")) {
 		log_err("netd, encryption must be auto, userspace or kernel");
@@ -200,6 +205,7 @@ static int netd_start(struct ev_loop *loop, const struct daemon_opts *o, const s
 		.datapath = strcmp(config_get_or(cfg, "datapath", "on"), "off") != 0,
 		.sealer_exe = config_get_or(cfg, "sealer", SWARM_LIBEXECDIR "/swarm-sealer"),
 		.sealer_port = (uint16_t)sport,
+		.sealer_trains = strcmp(config_get_or(cfg, "sealer_trains", "on"), "off") != 0,
 		.encryption = config_get_or(cfg, "encryption", "auto"),
 	};
 	N.loop = loop;

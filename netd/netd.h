@@ -38,6 +38,7 @@ struct netd_settings {
 	bool datapath;                /* false: gossip and tables only */
 	const char *sealer_exe;       /* swarm-sealer, for encrypted networks */
 	uint16_t sealer_port;         /* its UDP port (4793) */
+	bool sealer_trains;           /* TCP super-frames as trains (off: lossy underlays) */
 	const char *encryption;       /* "auto" (kernel ESP where the kernel has it,
 	                               * else the sealer), "userspace" or "kernel" */
 };

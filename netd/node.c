@@ -665,6 +665,7 @@ static void sealer_config_fill(struct netd *n, const struct dp_state *st, Swarm_
 	const char *self = vtep_addr(n);
 	pb_set_str(&sc->self, self ? self : "");
 	sc->port = n->set.sealer_port;
+	sc->no_trains = !n->set.sealer_trains;
 	for (size_t i = 0; n->conf && i < n->conf->n_datapath_keys; i++) {
 		const Swarm__NetworkKey *k = n->conf->datapath_keys[i];
 		Swarm__SealerKey *sk = xmalloc(sizeof(*sk));

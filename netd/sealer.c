@@ -98,6 +98,7 @@ struct sealer {
 	uint64_t generation;           /* of the config in force */
 	uint32_t self;                 /* host order; 0 = no config yet */
 	uint16_t port;
+	bool no_trains;                /* TAPs without TSO: every frame sealed alone */
 	int udp;                       /* bound to self:port, -1 = none */
 	ev_io uio;
 	ev_timer retry;                /* reopens failed TAPs */
@@ -612,6 +613,13 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
  * attaches it to br0 there and sets it up. The thread enters the
  * namespace only for the open and the ioctls (sockets and the TAP fd stay
  * bound to it after we leave). 0 or -errno with n->err set. */
+/* The TAP offloads: partial checksums always; TCP super-frames (TSO)
+ * unless trains are off, when the kernel segments before the TAP. */
+static unsigned tap_offload(const struct sealer *s)
+{
+	return TUN_F_CSUM | (s->no_trains ? 0 : TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN);
+}
+
 static int tap_open(struct net *n)
 {
 	int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -654,7 +662,7 @@ static int tap_open(struct net *n)
 		} else if (ioctl(fd, TUNSETVNETLE, &le) < 0 && errno != EINVAL) {
 			r = -errno;
 			what = "TUNSETVNETLE";
-		} else if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) {
+		} else if (ioctl(fd, TUNSETOFFLOAD, tap_offload(n->s)) < 0) {
 			r = -errno;
 			what = "TUNSETOFFLOAD";
 		}
@@ -993,6 +1001,14 @@ int sealer_apply(struct sealer *s, const Swarm__SealerConfig *cfg, char *err, si
 	s->self = self;
 	s->port = port;
 	s->generation = cfg->generation;
+	if (s->no_trains != cfg->no_trains) {
+		s->no_trains = cfg->no_trains;
+		log_info("sealer, TCP super-frames %s", s->no_trains ? "segmented before sealing (no trains)"
+				 : "sealed as trains");
+		for (size_t i = 0; i < s->nnets; i++)   /* the kept TAPs; new ones open so */
+			if (s->nets[i]->fd >= 0 && ioctl(s->nets[i]->fd, TUNSETOFFLOAD, tap_offload(s)) < 0)
+				log_warn("sealer, vni %u: TUNSETOFFLOAD: %s", s->nets[i]->vni, strerror(errno));
+	}
 	OPENSSL_cleanse(s->ring, sizeof(s->ring));
 	s->nring = cfg->n_keys;
 	for (size_t i = 0; i < s->nring; i++) {
