@@ -24,6 +24,17 @@ struct esp {
 	bool rules_ok;               /* the rules match vnis */
 	uint32_t self;               /* of the last sync */
 	int err;                     /* of the last sync; 1 = none yet */
+	/* The desired states cost two HKDFs each: they are derived again
+	 * only when self, the ring or the peers change (netd syncs twice a
+	 * reconcile, and most reconciles change none of them). */
+	bool dvalid;
+	uint32_t dself;
+	struct seal_key *dring;      /* the ring they were derived from */
+	size_t ndring;
+	uint32_t *dpeers;            /* sorted, unique */
+	size_t ndpeers;
+	struct xm_sa *dsas;          /* the desired states */
+	size_t ndsas;
 };
 
 static int u32_cmp(const void *a, const void *b)
@@ -112,10 +123,75 @@ bool esp_in_sync(const struct esp *e)
 	return e->err == 0;
 }
 
+int esp_last_error(const struct esp *e)
+{
+	return e->err < 0 ? e->err : 0;
+}
+
+static void desired_clear(struct esp *e)
+{
+	if (e->dring)
+		OPENSSL_cleanse(e->dring, e->ndring * sizeof(*e->dring));
+	if (e->dsas)
+		OPENSSL_cleanse(e->dsas, e->ndsas * sizeof(*e->dsas));
+	free(e->dring);
+	free(e->dsas);
+	free(e->dpeers);
+	e->dring = NULL;
+	e->dsas = NULL;
+	e->dpeers = NULL;
+	e->dvalid = false;
+}
+
+/* e->dsas for w's self and ring and peers[npeers] (sorted, unique): per
+ * peer, the outbound state under the primary and an inbound one per ring
+ * key. Kept from the last call when the inputs are the same. */
+static void desired_states(struct esp *e, const struct esp_want *w, const uint32_t *peers,
+			   size_t npeers)
+{
+	bool same = e->dvalid && e->dself == w->self && e->ndring == w->nring &&
+		    e->ndpeers == npeers &&
+		    (!npeers || memcmp(e->dpeers, peers, npeers * sizeof(*peers)) == 0);
+	for (size_t i = 0; same && i < w->nring; i++)
+		same = seal_key_equal(&e->dring[i], &w->ring[i]);
+	if (same)
+		return;
+	desired_clear(e);
+	e->dsas = xcalloc(npeers * (w->nring + 1) + 1, sizeof(*e->dsas));
+	e->ndsas = 0;
+	for (size_t p = 0; p < npeers; p++) {
+		bool primary = true;
+		for (size_t i = 0; i < w->nring; i++) {
+			const struct seal_key *k = &w->ring[i];
+			struct xm_sa *x = &e->dsas[e->ndsas];
+			if (!gossip_crypto_key_len_ok(k->len))
+				continue;
+			/* sealing with the primary only; opening with every key */
+			if (primary && sa_make(x, k, w->self, peers[p], e->dport, false))
+				x = &e->dsas[++e->ndsas];
+			primary = false;
+			if (sa_make(x, k, peers[p], w->self, e->dport, true) &&
+			    !has(e->dsas, e->ndsas, x, sa_same))
+				e->ndsas++;
+		}
+	}
+	e->dself = w->self;
+	e->dring = xcalloc(w->nring + 1, sizeof(*e->dring));
+	if (w->nring)
+		memcpy(e->dring, w->ring, w->nring * sizeof(*e->dring));
+	e->ndring = w->nring;
+	e->dpeers = xcalloc(npeers + 1, sizeof(*e->dpeers));
+	if (npeers)
+		memcpy(e->dpeers, peers, npeers * sizeof(*peers));
+	e->ndpeers = npeers;
+	e->dvalid = true;
+}
+
 void esp_free(struct esp *e)
 {
 	if (!e)
 		return;
+	desired_clear(e);
 	if (e->sas)
 		OPENSSL_cleanse(e->sas, e->nsas * sizeof(*e->sas));
 	free(e->sas);
@@ -185,7 +261,7 @@ static void apply(struct esp *e, struct xm_sa **v, size_t *n, const struct xm_sa
 
 int esp_sync(struct esp *e, const struct esp_want *w)
 {
-	size_t npeers, nvnis, nring = 0;
+	size_t npeers, nvnis;
 	uint32_t *peers = uniq(w->peers, w->npeers, w->self, &npeers);
 	uint32_t *vnis;
 	if (w->additions_only) {
@@ -201,32 +277,15 @@ int esp_sync(struct esp *e, const struct esp_want *w)
 		vnis = uniq(w->vnis, w->nvnis, 0, &nvnis);
 	}
 	e->self = w->self;
-	for (size_t i = 0; i < w->nring; i++)
-		if (gossip_crypto_key_len_ok(w->ring[i].len))
-			nring++;
-	struct xm_sa *sas = xcalloc(npeers * (nring + 1) + 1, sizeof(*sas));
+	desired_states(e, w, peers, npeers);
+	const struct xm_sa *sas = e->dsas;
+	size_t nsas = e->ndsas, npols = npeers;
 	struct xm_sa *pols = xcalloc(npeers + 1, sizeof(*pols));
-	size_t nsas = 0, npols = npeers;
+	for (size_t p = 0; p < npeers; p++)
+		pols[p] = (struct xm_sa){ .src = w->self, .dst = peers[p], .dport = e->dport };
 	if (w->self)   /* the catch-all that blocks marked packets to anyone else */
 		pols[npols++] = (struct xm_sa){ .src = w->self, .dport = e->dport };
 	int err = 0;
-
-	for (size_t p = 0; p < npeers; p++) {
-		pols[p] = (struct xm_sa){ .src = w->self, .dst = peers[p], .dport = e->dport };
-		bool primary = true;
-		for (size_t i = 0; i < w->nring; i++) {
-			const struct seal_key *k = &w->ring[i];
-			if (!gossip_crypto_key_len_ok(k->len))
-				continue;
-			/* sealing with the primary only; opening with every key */
-			if (primary && sa_make(&sas[nsas], k, w->self, peers[p], e->dport, false))
-				nsas++;
-			primary = false;
-			if (sa_make(&sas[nsas], k, peers[p], w->self, e->dport, true) &&
-			    !has(sas, nsas, &sas[nsas], sa_same))
-				nsas++;
-		}
-	}
 
 	/* Order matters for "never cleartext": states, then the policies
 	 * that use them, then the rules that mark packets for the policies;
@@ -252,8 +311,6 @@ int esp_sync(struct esp *e, const struct esp_want *w)
 	if (!w->additions_only || err)
 		e->err = err;
 
-	OPENSSL_cleanse(sas, (npeers * (nring + 1) + 1) * sizeof(*sas));
-	free(sas);
 	free(pols);
 	free(peers);
 	free(vnis);

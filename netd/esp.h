@@ -102,6 +102,8 @@ int esp_sync(struct esp *e, const struct esp_want *w);
 bool esp_guards(const struct esp *e, uint32_t vni, uint32_t peer);
 /* True once an esp_sync succeeded and none failed since. */
 bool esp_in_sync(const struct esp *e);
+/* The last failed esp_sync's -errno while none succeeded since; else 0. */
+int esp_last_error(const struct esp *e);
 /* Installed counts, for status and tests. */
 size_t esp_count_sas(const struct esp *e);
 size_t esp_count_policies(const struct esp *e);

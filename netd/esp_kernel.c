@@ -87,14 +87,15 @@ static int k_ack_cb(struct nl_msg *msg, void *arg)
 	return NL_STOP;
 }
 
-/* Sends a request libnl built (build: its return) and waits for the
- * kernel's answer: 0 or the kernel's -errno itself (libnl's own ack
- * wait folds errnos it does not know, as ENOSYS, into one code). */
-static int k_request(struct esp_kernel *k, int build, struct nl_msg *msg)
+/* Sends a built request (r: the build's result, 0 or -errno) and waits
+ * for the kernel's answer: 0 or the kernel's -errno itself (libnl's own
+ * ack wait folds errnos it does not know, as ENOSYS, into one code). */
+static int k_request(struct esp_kernel *k, int r, struct nl_msg *msg)
 {
-	if (build < 0 || !msg)
-		return build < 0 ? nl_errno(build) : -ENOMEM;
-	int r = nl_send_auto(k->sk, msg), answer = 1;
+	if (r < 0)
+		return r;
+	int answer = 1;
+	r = nl_send_auto(k->sk, msg);
 	xm_msg_free(msg);
 	if (r < 0)
 		return nl_errno(r);
@@ -111,38 +112,60 @@ static int k_request(struct esp_kernel *k, int build, struct nl_msg *msg)
 	return answer == 1 ? nl_errno(r) : answer;
 }
 
+/* Adds or deletes sa's state, or its policy. */
+static int k_apply(void *ctx, const struct xm_sa *sa, int del, bool policy)
+{
+	struct nl_msg *msg;
+	int r = policy ? xm_policy_request(sa, del, &msg) : xm_sa_request(sa, del, &msg);
+	r = k_request(ctx, r, msg);
+	if (r < 0)
+		log_debug("esp, %s the %s %08x -> %08x (spi %08x): %s", del ? "deleting" : "adding",
+			  policy ? "policy" : "state", sa->src, sa->dst, sa->spi, strerror(-r));
+	return r;
+}
+
 static int k_sa(void *ctx, const struct xm_sa *sa, int del)
 {
-	struct esp_kernel *k = ctx;
-	struct xfrmnl_sa *o = xm_sa_obj(sa);
-	if (!o)
-		return -EINVAL;
-	struct nl_msg *msg = NULL;
-	int b = del ? xfrmnl_sa_build_delete_request(o, 0, &msg)
-		    : xfrmnl_sa_build_add_request(o, NLM_F_CREATE | NLM_F_EXCL, &msg);
-	xfrmnl_sa_put(o);
-	int r = k_request(k, b, msg);
-	if (r < 0)
-		log_debug("esp, %s the state %08x -> %08x spi %08x: %s", del ? "deleting" : "adding",
-			  sa->src, sa->dst, sa->spi, strerror(-r));
-	return r;
+	return k_apply(ctx, sa, del, false);
 }
 
 static int k_policy(void *ctx, const struct xm_sa *sa, int del)
 {
-	struct esp_kernel *k = ctx;
-	struct xfrmnl_sp *o = xm_policy_obj(sa);
-	if (!o)
-		return -ENOMEM;
-	struct nl_msg *msg = NULL;
-	int b = del ? xfrmnl_sp_build_delete_request(o, 0, &msg)
-		    : xfrmnl_sp_build_add_request(o, NLM_F_CREATE | NLM_F_EXCL, &msg);
-	xfrmnl_sp_put(o);
-	int r = k_request(k, b, msg);
+	return k_apply(ctx, sa, del, true);
+}
+
+/* Ours: a state with our reqid (*in: it has no mark, an inbound one), a
+ * policy with our mark. */
+static bool sa_ours(struct xfrmnl_sa *sa, bool *in)
+{
+	unsigned m = 0, v = 0;
+	*in = !(xfrmnl_sa_get_mark(sa, &m, &v) == 0 && v == XM_MARK);   /* mask first */
+	return xfrmnl_sa_get_reqid(sa) == XM_REQID;
+}
+
+static bool sp_ours(struct xfrmnl_sp *sp)
+{
+	unsigned m = 0, v = 0;
+	return xfrmnl_sp_get_sel(sp) && xfrmnl_sp_get_mark(sp, &m, &v) == 0 && v == XM_MARK &&
+	       m == XM_MARK_MASK;
+}
+
+/* Walks the kernel's policies, then its states. */
+static int k_walk(struct esp_kernel *k, void (*on_sp)(struct nl_object *, void *),
+		  void (*on_sa)(struct nl_object *, void *), void *arg)
+{
+	struct nl_cache *c = NULL;
+	int r = xfrmnl_sp_alloc_cache(k->sk, &c);
 	if (r < 0)
-		log_debug("esp, %s the policy %08x -> %08x: %s", del ? "deleting" : "adding", sa->src,
-			  sa->dst, strerror(-r));
-	return r;
+		return nl_errno(r);
+	nl_cache_foreach(c, on_sp, arg);
+	nl_cache_free(c);
+	c = NULL;
+	if ((r = xfrmnl_sa_alloc_cache(k->sk, &c)) < 0)
+		return nl_errno(r);
+	nl_cache_foreach(c, on_sa, arg);
+	nl_cache_free(c);   /* held every state's key: libnl frees it unwiped */
+	return 0;
 }
 
 struct flush_walk {
@@ -151,33 +174,34 @@ struct flush_walk {
 	unsigned n;
 };
 
-static void flush_sa(struct nl_object *obj, void *arg)
+/* Sends one built delete (b: libnl's build result) of the flush. */
+static void flush_del(struct flush_walk *f, int b, struct nl_msg *msg)
 {
-	struct flush_walk *f = arg;
-	struct xfrmnl_sa *sa = (struct xfrmnl_sa *)obj;
-	if (xfrmnl_sa_get_reqid(sa) != XM_REQID)
-		return;
-	struct nl_msg *msg = NULL;
-	int b = xfrmnl_sa_build_delete_request(sa, 0, &msg);
-	int r = k_request(f->k, b, msg);
+	int r = k_request(f->k, b < 0 ? nl_errno(b) : msg ? 0 : -ENOMEM, msg);
 	if (r < 0 && r != -ENOENT && !f->err)
 		f->err = r;
 	f->n += r == 0;
 }
 
+static void flush_sa(struct nl_object *obj, void *arg)
+{
+	struct xfrmnl_sa *sa = (struct xfrmnl_sa *)obj;
+	struct nl_msg *msg = NULL;
+	bool in;
+	if (!sa_ours(sa, &in))
+		return;
+	int b = xfrmnl_sa_build_delete_request(sa, 0, &msg);
+	flush_del(arg, b, msg);
+}
+
 static void flush_sp(struct nl_object *obj, void *arg)
 {
-	struct flush_walk *f = arg;
 	struct xfrmnl_sp *sp = (struct xfrmnl_sp *)obj;
-	unsigned v = 0, m = 0;
-	if (xfrmnl_sp_get_mark(sp, &m, &v) != 0 || v != XM_MARK || m != XM_MARK_MASK)   /* mask first */
-		return;
 	struct nl_msg *msg = NULL;
+	if (!sp_ours(sp))
+		return;
 	int b = xfrmnl_sp_build_delete_request(sp, 0, &msg);
-	int r = k_request(f->k, b, msg);
-	if (r < 0 && r != -ENOENT && !f->err)
-		f->err = r;
-	f->n += r == 0;
+	flush_del(arg, b, msg);
 }
 
 /* An IPv4 nl_addr in host order (0 when absent). */
@@ -190,94 +214,69 @@ static uint32_t k_addr(struct nl_addr *a)
 }
 
 struct list_walk {
-	struct xm_sa *v;
-	size_t n;
+	struct xm_sa *v[2];          /* states, policies */
+	size_t n[2];
 };
 
-static void list_push(struct list_walk *l, const struct xm_sa *x)
+static void list_push(struct list_walk *l, int which, const struct xm_sa *x)
 {
-	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));   /* no keys in these */
-	l->v[l->n++] = *x;
+	l->v[which] = xrealloc(l->v[which], (l->n[which] + 1) * sizeof(*x));   /* no keys in these */
+	l->v[which][l->n[which]++] = *x;
 }
 
 static void list_sa(struct nl_object *obj, void *arg)
 {
 	struct xfrmnl_sa *sa = (struct xfrmnl_sa *)obj;
-	unsigned m = 0, v = 0;
-	if (xfrmnl_sa_get_reqid(sa) != XM_REQID)
+	struct xm_sa x = { 0 };
+	if (!sa_ours(sa, &x.in))
 		return;
-	struct xm_sa x = {
-		.src = k_addr(xfrmnl_sa_get_saddr(sa)),
-		.dst = k_addr(xfrmnl_sa_get_daddr(sa)),
-		.spi = (uint32_t)xfrmnl_sa_get_spi(sa),
-		.in = !(xfrmnl_sa_get_mark(sa, &m, &v) == 0 && v == XM_MARK),   /* mask first */
-	};
-	list_push(arg, &x);
+	x.src = k_addr(xfrmnl_sa_get_saddr(sa));
+	x.dst = k_addr(xfrmnl_sa_get_daddr(sa));
+	x.spi = (uint32_t)xfrmnl_sa_get_spi(sa);
+	list_push(arg, 0, &x);
 }
 
 static void list_sp(struct nl_object *obj, void *arg)
 {
 	struct xfrmnl_sp *sp = (struct xfrmnl_sp *)obj;
-	struct xfrmnl_sel *sel = xfrmnl_sp_get_sel(sp);
-	unsigned m = 0, v = 0;
-	if (!sel || xfrmnl_sp_get_mark(sp, &m, &v) != 0 || v != XM_MARK || m != XM_MARK_MASK)
+	if (!sp_ours(sp))
 		return;
+	struct xfrmnl_sel *sel = xfrmnl_sp_get_sel(sp);
 	struct xm_sa x = {
 		.src = k_addr(xfrmnl_sel_get_saddr(sel)),
 		.dst = xfrmnl_sel_get_prefixlen_d(sel) ? k_addr(xfrmnl_sel_get_daddr(sel)) : 0,
 		.dport = (uint16_t)xfrmnl_sel_get_dport(sel),
 	};
-	list_push(arg, &x);
+	list_push(arg, 1, &x);
 }
 
 static int k_list(void *ctx, struct xm_sa **sas, size_t *nsas, struct xm_sa **pols, size_t *npols)
 {
-	struct esp_kernel *k = ctx;
-	struct list_walk ls = { NULL, 0 }, lp = { NULL, 0 };
-	struct nl_cache *c = NULL;
-	int r = xfrmnl_sa_alloc_cache(k->sk, &c);
-	if (r == 0) {
-		nl_cache_foreach(c, list_sa, &ls);
-		nl_cache_free(c);   /* held every state's key: libnl frees it unwiped */
-		c = NULL;
-		r = xfrmnl_sp_alloc_cache(k->sk, &c);
-	}
-	if (r == 0) {
-		nl_cache_foreach(c, list_sp, &lp);
-		nl_cache_free(c);
-	}
+	struct list_walk l = { { NULL, NULL }, { 0, 0 } };
+	int r = k_walk(ctx, list_sp, list_sa, &l);
 	if (r < 0) {
-		free(ls.v);
-		free(lp.v);
-		return nl_errno(r);
+		free(l.v[0]);
+		free(l.v[1]);
+		return r;
 	}
-	*sas = ls.v;
-	*nsas = ls.n;
-	*pols = lp.v;
-	*npols = lp.n;
-	if (ls.n || lp.n)
-		log_info("esp, adopted %zu states and %zu policies of an earlier run", ls.n, lp.n);
+	*sas = l.v[0];
+	*nsas = l.n[0];
+	*pols = l.v[1];
+	*npols = l.n[1];
+	if (l.n[0] || l.n[1])
+		log_info("esp, adopted %zu states and %zu policies of an earlier run", l.n[0], l.n[1]);
 	return 0;
 }
 
-/* Ours: states with our reqid (inbound ones have no mark), policies with
- * our mark, read from a dump and deleted one by one; then the table. */
+/* Ours (sa_ours, sp_ours), read from a dump and deleted one by one; then
+ * the table. */
 static int k_flush(void *ctx)
 {
 	struct esp_kernel *k = ctx;
 	struct flush_walk f = { k, 0, 0 };
-	struct nl_cache *c = NULL;
-	int r = xfrmnl_sp_alloc_cache(k->sk, &c);
+	int r = k_walk(k, flush_sp, flush_sa, &f);
 	if (r < 0)
-		return nl_errno(r);
-	nl_cache_foreach(c, flush_sp, &f);
-	nl_cache_free(c);
-	c = NULL;
-	r = xfrmnl_sa_alloc_cache(k->sk, &c);
-	if (r < 0)
-		return nl_errno(r);
-	nl_cache_foreach(c, flush_sa, &f);
-	nl_cache_free(c);
+		return r;
 	if (f.n)
 		log_info("esp, removed %u of our states and policies (kernel ESP is not used)", f.n);
 	/* the table: its input rule would drop cleartext VXLAN of VNIs that

@@ -58,7 +58,6 @@ struct netd {
 	struct sealer_ctl *sealer;    /* encrypted networks' data path (sealer_ctl.h) */
 	struct esp *esp;              /* or kernel ESP for them (esp.h) */
 	void *esp_ctx;                /* its kernel ops' context */
-	int esp_err;                  /* the last esp_sync's result */
 	char dp_provider[256];        /* encrypted networks' provider, as probed and logged */
 	ev_timer reconcile_t;         /* coalesced reconcile */
 	ev_timer heal_t;              /* periodic reconcile, gc, save */

@@ -719,14 +719,12 @@ static void esp_apply(struct netd *n, const struct dp_state *st, const struct es
 	for (size_t i = 0; i < nrem; i++)
 		peers[i] = ntohl(rem[i].vtep.s_addr);
 	struct esp_want w = { ntohl(self.s_addr), ring, nkeys, peers, nrem, vnis, nvnis, additions_only };
-	int r = esp_sync(n->esp, &w);
-	if (r < 0 && r != n->esp_err)
+	int before = esp_last_error(n->esp), r = esp_sync(n->esp, &w);
+	if (r < 0 && r != before)
 		log_err("netd, kernel ESP: %s (encrypted networks carry nothing to the nodes "
 			"concerned until it succeeds; retried every reconcile)", strerror(-r));
-	else if (r == 0 && n->esp_err < 0 && !additions_only)
+	else if (r == 0 && before < 0 && !additions_only)
 		log_info("netd, kernel ESP: in sync again");
-	if (r < 0 || !additions_only)
-		n->esp_err = r;
 	OPENSSL_cleanse(ring, (nkeys + 1) * sizeof(*ring));
 	free(ring);
 	free(vnis);
@@ -1320,7 +1318,7 @@ char *netd_status_json(struct netd *n)
 		json_object_object_add(ej, "Provider", json_object_new_string(n->dp_provider));
 		json_object_object_add(ej, "States", json_object_new_uint64(esp_count_sas(n->esp)));
 		json_object_object_add(ej, "Policies", json_object_new_uint64(esp_count_policies(n->esp)));
-		json_object_object_add(ej, "Error", json_object_new_string(n->esp_err < 0 ? strerror(-n->esp_err) : ""));
+		json_object_object_add(ej, "Error", json_object_new_string(esp_last_error(n->esp) < 0 ? strerror(-esp_last_error(n->esp)) : ""));
 		json_object_object_add(o, "Esp", ej);
 	}
 	if (n->db) {

@@ -62,7 +62,7 @@ static void put_addr(uint8_t *p, uint32_t addr)
 	put32(p + 12, addr);
 }
 
-static bool same_key(const struct seal_key *a, const struct seal_key *b)
+bool seal_key_equal(const struct seal_key *a, const struct seal_key *b)
 {
 	return a->id == b->id && a->len == b->len && CRYPTO_memcmp(a->key, b->key, a->len) == 0;
 }
@@ -183,7 +183,7 @@ int seal_tx_set_key(struct seal_tx *tx, const struct seal_key *key)
 
 	if (!key || !gossip_crypto_key_len_ok(key->len))
 		return -EINVAL;
-	if (tx->ctx && same_key(&tx->key, key))
+	if (tx->ctx && seal_key_equal(&tx->key, key))
 		return 0;
 	EVP_CIPHER_CTX *ctx = derive_ctx(key, tx->src, tx->dst, tx->epoch, 1, &rc);
 	if (!ctx)
@@ -423,7 +423,7 @@ static EVP_CIPHER_CTX *epoch_ctx(const struct seal_rx *rx, struct seal_rx_epoch 
 				 const struct seal_key *k, int *rc)
 {
 	for (unsigned i = 0; i < SEAL_CACHE; i++)
-		if (e->keys[i].ctx && same_key(&e->keys[i].ring, k))
+		if (e->keys[i].ctx && seal_key_equal(&e->keys[i].ring, k))
 			return e->keys[i].ctx;
 	EVP_CIPHER_CTX *ctx = derive_ctx(k, rx->src, rx->dst, e->epoch, 0, rc);
 	if (!ctx)

@@ -158,6 +158,9 @@ struct seal_rx {
 	uint64_t epochs;            /* stats: new epochs accepted */
 };
 
+/* Same id, length and bytes (compared in constant time). */
+bool seal_key_equal(const struct seal_key *a, const struct seal_key *b);
+
 /* Sets up tx for src -> dst sealing with ring key key (the ring's
  * primary), a random epoch and counter start max(now, 0); now is the wall
  * clock in ns (now_wall_ns). seal_tx_clear must follow, even on error. */

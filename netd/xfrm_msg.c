@@ -66,18 +66,44 @@ static struct xfrmnl_ltime_cfg *xm_forever(void)
 	return l;
 }
 
-struct xfrmnl_sa *xm_sa_obj(const struct xm_sa *sa)
+/* What a state and a policy for sa both hold. */
+struct xm_parts {
+	struct xfrmnl_sel *sel;
+	struct xfrmnl_ltime_cfg *lft;
+	struct nl_addr *src, *dst;
+};
+
+static bool xm_parts_get(const struct xm_sa *sa, struct xm_parts *p)
+{
+	p->sel = xm_selector(sa);
+	p->lft = xm_forever();
+	p->src = xm_addr(sa->src, 32);
+	p->dst = xm_addr(sa->dst, 32);
+	return p->sel && p->lft && p->src && p->dst;
+}
+
+static void xm_parts_put(struct xm_parts *p)
+{
+	if (p->sel)
+		xfrmnl_sel_put(p->sel);
+	if (p->lft)
+		xfrmnl_ltime_cfg_put(p->lft);
+	nl_addr_put(p->src);
+	nl_addr_put(p->dst);
+}
+
+/* The libnl-xfrm state for sa; NULL on a bad key length or no memory.
+ * Beware: libnl frees the copy of the key it holds without wiping it. */
+static struct xfrmnl_sa *xm_sa_obj(const struct xm_sa *sa)
 {
 	if (sa->keylen != 20 && sa->keylen != 28 && sa->keylen != 36)
 		return NULL;
+	struct xm_parts p;
 	struct xfrmnl_sa *o = xfrmnl_sa_alloc();
-	struct xfrmnl_sel *sel = xm_selector(sa);
-	struct xfrmnl_ltime_cfg *lft = xm_forever();
-	struct nl_addr *src = xm_addr(sa->src, 32), *dst = xm_addr(sa->dst, 32);
-	bool ok = o && sel && lft && src && dst;
+	bool ok = xm_parts_get(sa, &p) && o;
 	if (ok) {
 		xfrmnl_sa_set_family(o, AF_INET);
-		ok = xfrmnl_sa_set_daddr(o, dst) == 0 && xfrmnl_sa_set_saddr(o, src) == 0 &&
+		ok = xfrmnl_sa_set_daddr(o, p.dst) == 0 && xfrmnl_sa_set_saddr(o, p.src) == 0 &&
 		     xfrmnl_sa_set_aead_params(o, "rfc4106(gcm(aes))", (unsigned)sa->keylen * 8, 128,
 					       (const char *)sa->key) == 0;
 	}
@@ -94,17 +120,12 @@ struct xfrmnl_sa *xm_sa_obj(const struct xm_sa *sa)
 		xfrmnl_sa_set_flags(o, XFRM_STATE_ESN);
 		ok = xfrmnl_sa_set_replay_state_esn(o, 0, 0, 0, 0, XM_REPLAY_WINDOW,
 						    XM_REPLAY_WINDOW / 32, bmp) == 0;
-		xfrmnl_sa_set_sel(o, sel);
-		xfrmnl_sa_set_lifetime_cfg(o, lft);
+		xfrmnl_sa_set_sel(o, p.sel);
+		xfrmnl_sa_set_lifetime_cfg(o, p.lft);
 		if (!sa->in)
 			xfrmnl_sa_set_mark(o, XM_MARK, XM_MARK_MASK);
 	}
-	if (sel)
-		xfrmnl_sel_put(sel);
-	if (lft)
-		xfrmnl_ltime_cfg_put(lft);
-	nl_addr_put(src);
-	nl_addr_put(dst);
+	xm_parts_put(&p);
 	if (!ok && o) {
 		xfrmnl_sa_put(o);
 		o = NULL;
@@ -112,17 +133,16 @@ struct xfrmnl_sa *xm_sa_obj(const struct xm_sa *sa)
 	return o;
 }
 
-struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa)
+/* The libnl-xfrm outbound policy for sa (see xm_policy_request). */
+static struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa)
 {
+	struct xm_parts p;
 	struct xfrmnl_sp *o = xfrmnl_sp_alloc();
-	struct xfrmnl_sel *sel = xm_selector(sa);
-	struct xfrmnl_ltime_cfg *lft = xm_forever();
 	struct xfrmnl_user_tmpl *t = xfrmnl_user_tmpl_alloc();
-	struct nl_addr *src = xm_addr(sa->src, 32), *dst = xm_addr(sa->dst, 32);
-	bool ok = o && sel && lft && t && src && dst;
+	bool ok = xm_parts_get(sa, &p) && o && t;
 	if (ok) {
-		xfrmnl_sp_set_sel(o, sel);
-		xfrmnl_sp_set_lifetime_cfg(o, lft);
+		xfrmnl_sp_set_sel(o, p.sel);
+		xfrmnl_sp_set_lifetime_cfg(o, p.lft);
 		/* lower numbers win: a pair's policy before the catch-all */
 		xfrmnl_sp_set_priority(o, sa->dst ? XM_PRIORITY : XM_PRIORITY + 1);
 		xfrmnl_sp_set_dir(o, XFRM_POLICY_OUT);
@@ -130,7 +150,7 @@ struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa)
 		xfrmnl_sp_set_share(o, XFRM_SHARE_ANY);
 		xfrmnl_sp_set_mark(o, XM_MARK, XM_MARK_MASK);
 		xfrmnl_user_tmpl_set_family(t, AF_INET);
-		ok = xfrmnl_user_tmpl_set_daddr(t, dst) == 0 && xfrmnl_user_tmpl_set_saddr(t, src) == 0;
+		ok = xfrmnl_user_tmpl_set_daddr(t, p.dst) == 0 && xfrmnl_user_tmpl_set_saddr(t, p.src) == 0;
 		xfrmnl_user_tmpl_set_proto(t, IPPROTO_ESP);
 		xfrmnl_user_tmpl_set_reqid(t, XM_REQID);
 		xfrmnl_user_tmpl_set_mode(t, XFRM_MODE_TRANSPORT);
@@ -144,12 +164,7 @@ struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa)
 	}
 	if (t)
 		xfrmnl_user_tmpl_free(t);
-	if (sel)
-		xfrmnl_sel_put(sel);
-	if (lft)
-		xfrmnl_ltime_cfg_put(lft);
-	nl_addr_put(src);
-	nl_addr_put(dst);
+	xm_parts_put(&p);
 	if (!ok && o) {
 		xfrmnl_sp_put(o);
 		o = NULL;
@@ -166,15 +181,49 @@ void xm_msg_free(struct nl_msg *msg)
 	nlmsg_free(msg);
 }
 
-/* Copies the request libnl built (or the error it gave) into buf[cap]. */
-static int xm_copy(int err, struct nl_msg *msg, uint8_t *buf, size_t cap, uint32_t seq)
+/* 0 with *msg set, or -errno for libnl's build result err. */
+static int xm_built(int err, struct nl_msg **msg)
 {
-	if (err < 0 || !msg)
-		return err == -NLE_NOMEM ? -ENOMEM : -EINVAL;
+	if (err >= 0 && *msg)
+		return 0;
+	xm_msg_free(*msg);
+	*msg = NULL;
+	return err == -NLE_NOMEM ? -ENOMEM : -EINVAL;
+}
+
+int xm_sa_request(const struct xm_sa *sa, int del, struct nl_msg **msg)
+{
+	*msg = NULL;
+	struct xfrmnl_sa *o = xm_sa_obj(sa);
+	if (!o)
+		return -EINVAL;
+	int err = del ? xfrmnl_sa_build_delete_request(o, 0, msg)
+		      : xfrmnl_sa_build_add_request(o, NLM_F_CREATE | NLM_F_EXCL, msg);
+	xfrmnl_sa_put(o);
+	return xm_built(err, msg);
+}
+
+int xm_policy_request(const struct xm_sa *sa, int del, struct nl_msg **msg)
+{
+	*msg = NULL;
+	struct xfrmnl_sp *o = xm_policy_obj(sa);
+	if (!o)
+		return -ENOMEM;
+	int err = del ? xfrmnl_sp_build_delete_request(o, 0, msg)
+		      : xfrmnl_sp_build_add_request(o, NLM_F_CREATE | NLM_F_EXCL, msg);
+	xfrmnl_sp_put(o);
+	return xm_built(err, msg);
+}
+
+/* Copies a built request (r: its result) into buf[cap] and frees it. */
+static int xm_copy(int r, struct nl_msg *msg, uint8_t *buf, size_t cap, uint32_t seq)
+{
+	if (r < 0)
+		return r;
 	struct nlmsghdr *h = nlmsg_hdr(msg);
 	h->nlmsg_seq = seq;
 	h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	int r = h->nlmsg_len <= cap ? (int)h->nlmsg_len : -ENOSPC;
+	r = h->nlmsg_len <= cap ? (int)h->nlmsg_len : -ENOSPC;
 	if (r > 0)
 		memcpy(buf, h, h->nlmsg_len);
 	xm_msg_free(msg);
@@ -183,26 +232,16 @@ static int xm_copy(int err, struct nl_msg *msg, uint8_t *buf, size_t cap, uint32
 
 int xm_sa_msg(uint8_t *buf, size_t cap, const struct xm_sa *sa, int del, uint32_t seq)
 {
-	struct xfrmnl_sa *o = xm_sa_obj(sa);
-	if (!o)
-		return -EINVAL;
-	struct nl_msg *msg = NULL;
-	int err = del ? xfrmnl_sa_build_delete_request(o, 0, &msg)
-		      : xfrmnl_sa_build_add_request(o, NLM_F_CREATE | NLM_F_EXCL, &msg);
-	xfrmnl_sa_put(o);
-	return xm_copy(err, msg, buf, cap, seq);
+	struct nl_msg *msg;
+	int r = xm_sa_request(sa, del, &msg);
+	return xm_copy(r, msg, buf, cap, seq);
 }
 
 int xm_policy_msg(uint8_t *buf, size_t cap, const struct xm_sa *sa, int del, uint32_t seq)
 {
-	struct xfrmnl_sp *o = xm_policy_obj(sa);
-	if (!o)
-		return -ENOMEM;
-	struct nl_msg *msg = NULL;
-	int err = del ? xfrmnl_sp_build_delete_request(o, 0, &msg)
-		      : xfrmnl_sp_build_add_request(o, NLM_F_CREATE | NLM_F_EXCL, &msg);
-	xfrmnl_sp_put(o);
-	return xm_copy(err, msg, buf, cap, seq);
+	struct nl_msg *msg;
+	int r = xm_policy_request(sa, del, &msg);
+	return xm_copy(r, msg, buf, cap, seq);
 }
 
 char *xm_nft_rules(const char *t, uint16_t dport, const uint32_t *vnis, size_t n)

@@ -16,10 +16,10 @@
  * that did not arrive as ESP (xm_nft_rules), so cleartext never passes
  * for them while plain VNIs between the same nodes stay plain.
  *
- * The objects are libnl-xfrm's (xm_sa_obj, xm_policy_obj), handed to
- * xfrmnl_sa_add / xfrmnl_sp_add and friends; xm_sa_msg and
- * xm_policy_msg write the request libnl builds from them into a buffer,
- * for the probe and the tests. No I/O here. */
+ * The requests are built by libnl-xfrm from its state and policy
+ * objects (xm_sa_request, xm_policy_request); xm_sa_msg and
+ * xm_policy_msg write them into a buffer, for the probe and the tests.
+ * No I/O here. */
 #ifndef SWARM_XFRM_MSG_H
 #define SWARM_XFRM_MSG_H
 
@@ -44,25 +44,25 @@ struct xm_sa {
 	bool in;                   /* inbound (peer -> us): no mark */
 };
 
-struct xfrmnl_sa;
-struct xfrmnl_sp;
-
 struct nl_msg;
 
-/* The libnl-xfrm state for sa (xfrmnl_sa_put to free); NULL on a bad key
- * length or no memory. Beware: libnl frees the copy of the key it holds
- * without wiping it. */
-struct xfrmnl_sa *xm_sa_obj(const struct xm_sa *sa);
+/* The request libnl-xfrm builds for sa's state: XFRM_MSG_NEWSA
+ * (exclusive) or, with del, XFRM_MSG_DELSA. 0 with *msg set (free it with
+ * xm_msg_free), or -EINVAL (bad key length), -ENOMEM. Beware: libnl
+ * frees its copy of the key without wiping it. */
+int xm_sa_request(const struct xm_sa *sa, int del, struct nl_msg **msg);
+
+/* The request for sa's outbound policy: XFRM_MSG_NEWPOLICY (exclusive)
+ * or, with del, DELPOLICY. The marked packets sa describes (src -> dst,
+ * UDP to dport) must leave as ESP with our reqid. With dst 0 it is the
+ * catch-all: marked VXLAN packets from src to any node without a policy
+ * of its own are blocked (XM_PRIORITY + 1), so a marked packet never
+ * leaves in cleartext, whatever the order in which peers and their
+ * policies come and go. */
+int xm_policy_request(const struct xm_sa *sa, int del, struct nl_msg **msg);
 
 /* Wipes a request built from a state (it holds the key), then frees it. */
 void xm_msg_free(struct nl_msg *msg);
-
-/* The libnl-xfrm outbound policy for sa's src -> dst (xfrmnl_sp_put).
- * With dst 0 it is the catch-all: marked VXLAN packets from src to any
- * node without a policy of its own are blocked (XM_PRIORITY + 1), so a
- * marked packet never leaves in cleartext, whatever the order in which
- * peers and their policies come and go. */
-struct xfrmnl_sp *xm_policy_obj(const struct xm_sa *sa);
 
 /* XFRM_MSG_NEWSA (add, exclusive) or, with del, XFRM_MSG_DELSA for sa,
  * as libnl builds it, into buf[cap]: its length, or -ENOSPC, -EINVAL,
