@@ -23,6 +23,12 @@
 /* After a change, wait this long for more before applying: a task's
  * records on several networks, or a burst of scaling, become one run. */
 #define LBD_APPLY_DELAY 0.005
+/* A run that could not program everything is retried by itself, first
+ * after LBD_RETRY_MIN, doubling up to LBD_RETRY_MAX: a namespace being
+ * set up, or a batch that met someone else's change, must not wait for
+ * the next endpoint change or the periodic resync. */
+#define LBD_RETRY_MIN 0.1
+#define LBD_RETRY_MAX 5.0
 
 /* One namespace lbd programs. */
 struct lbd_space {
@@ -179,7 +185,8 @@ static struct lbd_space *space_get(struct lbd *d, const struct lbd_plan_ns *pn)
 	return s;
 }
 
-static void space_apply(struct lbd *d, struct lbd_space *s, const struct lb_state *want)
+/* false when anything failed (the namespace is then read back next run). */
+static bool space_apply(struct lbd *d, struct lbd_space *s, const struct lb_state *want)
 {
 	struct lb_stats st = { 0 };
 	int r;
@@ -195,6 +202,7 @@ static void space_apply(struct lbd *d, struct lbd_space *s, const struct lb_stat
 	s->known = r == 0 && st.failed == 0;
 	if (s->known)
 		lb_state_copy(&s->applied, want);
+	return s->known;
 }
 
 /* Deletes, in every namespace, the tracked connections to backends that
@@ -229,9 +237,27 @@ static void flush_gone(struct lbd *d)
 	d->flush = strmap_new();
 }
 
+/* After a run: a failed one is retried with backoff, a clean one resets
+ * the backoff. */
+static void lbd_retry(struct lbd *d, bool ok)
+{
+	ev_timer_stop(d->loop, &d->retry_t);
+	if (ok) {
+		d->retry_s = 0;
+		return;
+	}
+	d->retry_s = d->retry_s <= 0 ? LBD_RETRY_MIN : d->retry_s * 2;
+	if (d->retry_s > LBD_RETRY_MAX)
+		d->retry_s = LBD_RETRY_MAX;
+	d->st.retries++;
+	ev_timer_set(&d->retry_t, d->retry_s, 0);
+	ev_timer_start(d->loop, &d->retry_t);
+}
+
 static void lbd_apply(struct lbd *d)
 {
 	int64_t t0 = now_mono_ns();
+	bool ok = true;
 	struct lbd_plan plan;
 	lbd_plan_build(d->recs, &plan);
 	d->st.conflicts = plan.conflicts;
@@ -242,10 +268,13 @@ static void lbd_apply(struct lbd *d)
 		((struct lbd_space *)v)->used = false;
 	for (size_t i = 0; i < plan.n; i++) {
 		struct lbd_space *s = space_get(d, &plan.ns[i]);
-		if (!s)
+		if (!s) {
+			ok = false;
 			continue;
+		}
 		s->used = true;
-		space_apply(d, s, &plan.ns[i].want);
+		if (!space_apply(d, s, &plan.ns[i].want))
+			ok = false;
 	}
 	/* Sandboxes that are gone: their tables went with their namespace. */
 	pos = 0;
@@ -259,6 +288,7 @@ static void lbd_apply(struct lbd *d)
 	}
 	lbd_plan_free(&plan);
 	flush_gone(d);
+	lbd_retry(d, ok);
 	d->st.applies++;
 	d->st.last_apply_s = (double)(now_mono_ns() - t0) / 1e9;
 }
@@ -316,6 +346,8 @@ int lbd_init(struct lbd *d, struct ev_loop *loop, const char *run_dir, const cha
 	d->flush = strmap_new();
 	ev_timer_init(&d->apply_t, apply_cb, LBD_APPLY_DELAY, 0);
 	d->apply_t.data = d;
+	ev_timer_init(&d->retry_t, apply_cb, 0, 0);
+	d->retry_t.data = d;
 	ev_timer_init(&d->resync_t, resync_cb, resync_s, resync_s);
 	d->resync_t.data = d;
 	ev_timer_start(loop, &d->resync_t);
@@ -330,6 +362,7 @@ void lbd_fini(struct lbd *d)
 	/* The rules stay: the kernel balances on while lbd is away. */
 	epstream_stop(d->stream);
 	ev_timer_stop(d->loop, &d->apply_t);
+	ev_timer_stop(d->loop, &d->retry_t);
 	ev_timer_stop(d->loop, &d->resync_t);
 	size_t pos = 0;
 	const char *k;
@@ -412,6 +445,7 @@ char *lbd_status_json(struct lbd *d)
 	json_object_object_add(o, "Namespaces", sp);
 	json_object_object_add(o, "Applies", json_object_new_int64((int64_t)d->st.applies));
 	json_object_object_add(o, "Resyncs", json_object_new_int64((int64_t)d->st.resyncs));
+	json_object_object_add(o, "Retries", json_object_new_int64((int64_t)d->st.retries));
 	json_object_object_add(o, "Operations", json_object_new_int64((int64_t)d->st.ops));
 	json_object_object_add(o, "Failures", json_object_new_int64((int64_t)d->st.op_failures));
 	json_object_object_add(o, "ConntrackCleared", json_object_new_int64((int64_t)d->st.flushed));

@@ -5,7 +5,8 @@
  * Files:
  * - plan.c: endpoint records -> namespaces and services (pure);
  * - lbd.c: netd's stream into the records, the coalesced apply into each
- *   namespace, conntrack cleanup of removed backends, periodic resync;
+ *   namespace, retried with backoff when it fails, conntrack cleanup of
+ *   removed backends, periodic resync;
  * - main.c: config, metrics, the status socket, `swarm-lbd status`.
  *
  * Restart safety: the kernel keeps balancing while lbd is away (the rules
@@ -29,6 +30,7 @@ struct lbd_stats {
 	uint64_t applies;           /* apply runs */
 	uint64_t ops, op_failures;  /* kernel operations */
 	uint64_t resyncs;           /* full reconciles (read back from the kernel) */
+	uint64_t retries;           /* runs scheduled again after a failure */
 	uint64_t flushed;           /* conntrack entries of removed backends deleted */
 	uint64_t conflicts;         /* services left out (VIP or port held twice) */
 	double last_apply_s;        /* duration of the last apply run */
@@ -47,6 +49,8 @@ struct lbd {
 	struct strmap *spaces;      /* netns ("" = node) -> struct lbd_space* */
 	struct strmap *flush;       /* backend IPs gone: their conntrack entries go */
 	ev_timer apply_t;           /* coalesced apply after changes */
+	ev_timer retry_t;           /* apply again after a failed run */
+	double retry_s;             /* its current backoff (0: last run clean) */
 	ev_timer resync_t;          /* periodic full reconcile */
 	struct lbd_stats st;
 };

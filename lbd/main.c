@@ -22,7 +22,7 @@ static struct {
 	struct listener *local;
 	ev_timer stats;
 	struct metric *m_spaces, *m_svcs, *m_backends, *m_applies, *m_ops, *m_fail, *m_resync,
-		*m_flushed, *m_conflicts, *m_apply_s;
+		*m_retries, *m_flushed, *m_conflicts, *m_apply_s;
 } L;
 
 static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -39,6 +39,7 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	metric_set(L.m_ops, (double)L.d.st.ops);
 	metric_set(L.m_fail, (double)L.d.st.op_failures);
 	metric_set(L.m_resync, (double)L.d.st.resyncs);
+	metric_set(L.m_retries, (double)L.d.st.retries);
 	metric_set(L.m_flushed, (double)L.d.st.flushed);
 	metric_set(L.m_conflicts, (double)L.d.st.conflicts);
 	metric_set(L.m_apply_s, L.d.st.last_apply_s);
@@ -53,6 +54,7 @@ static void stats_init(struct ev_loop *loop)
 	L.m_ops = metric_counter("swarm_lbd_kernel_operations_total", "Service rule batches applied", NULL);
 	L.m_fail = metric_counter("swarm_lbd_kernel_failures_total", "Service rule batches that failed", NULL);
 	L.m_resync = metric_counter("swarm_lbd_resyncs_total", "Namespaces read back from the kernel and corrected", NULL);
+	L.m_retries = metric_counter("swarm_lbd_retries_total", "Apply runs scheduled again after a failure", NULL);
 	L.m_flushed = metric_counter("swarm_lbd_conntrack_cleared_total", "Tracked connections to removed backends deleted", NULL);
 	L.m_conflicts = metric_gauge("swarm_lbd_conflicts", "Services left out: a VIP or published port held twice", NULL);
 	L.m_apply_s = metric_gauge("swarm_lbd_last_apply_seconds", "Duration of the last apply run", NULL);

@@ -76,6 +76,17 @@ wrk_run() { # SECONDS URL [wrk args]
 	ON_TIMEOUT=$((d + 30)) on cl wrk -t2 -c10 -d"${d}s" --timeout 3s "$@" "$url"
 }
 
+# NODE's lbd balances PORT ("8081:80/tcp") in its ingress sandbox to N
+# backends, and sends it there from the node's namespace.
+mesh_programmed() { # NODE PORT N
+	local published=${2%%:*}/${2##*/} st
+	st=$(on "$1" swarm-lbd status) || return 1
+	jq -e --arg p "$2" --argjson n "$3" '.Namespaces[] | select(.Kind == "ingress") | .Services[]
+		| select((.Ports | index($p)) and (.Backends | length == $n))' <<< "$st" > /dev/null &&
+	jq -e --arg p "${published%%/*}:${published%%/*}/${published##*/}" '.Namespaces[]
+		| select(.Kind == "node") | .Services[] | select(.ID == "mesh") | select(.Ports | index($p))' <<< "$st" > /dev/null
+}
+
 t_up() {
 	lab_up 3
 	lab attach cl "$CLIENT" > /dev/null
@@ -95,11 +106,11 @@ t_up() {
 	wait_running hostweb 1
 	wait_running hostudp 1
 	echo "# my-nginx per node: $(running_per_node my-nginx | xargs)"
-	# every node's lbd has programmed the mesh
+	# every node's lbd has programmed the mesh, solo's port included
 	local n
 	for n in node1 node2 node3; do
-		poll_until -d "$n: mesh programmed" 30 sh -c \
-			"'$SWARM_LAB' --prefix $PREFIX exec $n -- swarm-lbd status | jq -e '.Namespaces[] | select(.Kind == \"ingress\") | .Services[] | select(.Backends | length == 5)'"
+		poll_until -d "$n: mesh programmed" 30 mesh_programmed "$n" 80:80/tcp 5
+		poll_until -d "$n: solo's port programmed" 30 mesh_programmed "$n" 8081:80/tcp 1
 	done
 }
 
@@ -279,6 +290,30 @@ t_refusals() {
 	adm node1 service rm rr-host > /dev/null
 }
 
+# A batch that fails is retried by itself, without waiting for another
+# change or the periodic resync (60 s): a hand-made element holding port
+# 8082 in node3's mesh map makes lbd's batch for a new service fail; once it
+# is removed, lbd's next retry programs the port.
+t_retry_after_failure() {
+	on node3 nft add chain ip swarm_lb blocker
+	on node3 nft add element ip swarm_lb ports '{ tcp . 8082 : goto blocker }'
+	adm node1 service create -d --name solo2 --replicas 1 --network ol_net -p 8082:80 nginx > /dev/null
+	wait_running solo2 1
+	poll_until -d "node1: solo2's port programmed" 30 mesh_programmed node1 8082:80/tcp 1
+	retried() { [ "$(on node3 swarm-lbd status | jq .Retries)" -ge "$1" ]; }
+	poll_until -d "node3's lbd fails and retries" 30 retried 2
+	! on cl curl -sf -m 3 "http://192.0.2.13:8082/" > /dev/null || fail "node3's port 8082 answers while blocked"
+	on node3 nft delete element ip swarm_lb ports '{ tcp . 8082 }'
+	on node3 nft delete chain ip swarm_lb blocker
+	local t0 dt
+	t0=$(now)
+	poll_until -d "node3: solo2's port answers once unblocked" 20 sh -c \
+		"'$SWARM_LAB' --prefix $PREFIX exec cl curl -sf -m 2 http://192.0.2.13:8082/ | grep -q '^solo2\.1\.'"
+	dt=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+	echo "# port 8082 programmed on node3 $dt s after the blocker went, with no further change (retries: $(on node3 swarm-lbd status | jq .Retries))"
+	adm node1 service rm solo2 > /dev/null
+}
+
 check "up: 3 nodes, my-nginx x5 on ol_net with -p 80, client, solo -p 8081, udp-echo -p 5353/udp, mode=host services" t_up
 check "20 requests to http://my-nginx/ from a container reach all 5 tasks; ping the VIP" t_vip_round_robin
 check "routing mesh: http://<nodeK>/ answers on every node from an underlay client, also for a service on one node" t_mesh_every_node
@@ -288,4 +323,5 @@ check "a balanced idle connection's conntrack entry outlives IPVS's 900 s" t_idl
 check "scale-down under wrk fails no request beyond those in flight; removed tasks' connections cleared" t_scale_down_under_wrk
 check "lbd kill -9 and restart under wrk fails no request and changes no rule" t_lbd_kill_under_wrk
 check "refused: dnsrr with -p, a port another service publishes (named), ports outside 1-65535" t_refusals
+check "a failed batch is retried by itself: a port blocked by hand answers soon after it is unblocked" t_retry_after_failure
 finish
