@@ -13,7 +13,9 @@
  *   chain postrouting nat postrouting 100: ct status dnat fib saddr type != local masquerade
  *                                          (absent with keep_source)
  *   chain svc_<id>:   ip daddr VIP dnat to numgen inc mod N map { 0 : B0, 1 : B1, ... }
+ *                     ip daddr VIP dnat to B0                      (backstop)
  *                     tcp dport P dnat to numgen inc mod N map { ... } : T   (per port)
+ *                     tcp dport P dnat to B0 : T                   (backstop)
  *
  * A service without a VIP (published ports only: the node namespace's
  * routing-mesh and mode=host entries) has no vips element and no VIP
@@ -33,6 +35,15 @@
  *   with a reset when its IPVS service has gone.
  * - `numgen inc mod N` carries N, so a backend change replaces the chain's
  *   rules: flush chain + add rules in one batch, one kernel transaction.
+ * - The backstop after each balancing rule: a packet that entered the
+ *   chain just before such a transaction commits runs the old rule, but
+ *   the kernel looks its anonymous map up in the new generation, where
+ *   the old map's elements are already inactive. The lookup misses, the
+ *   rule does not match, and without the backstop the connection's first
+ *   packet would leave un-NATed (a SYN to a VIP answered with "network
+ *   unreachable"). The backstop, of the same old generation and with no
+ *   lookup, sends it to the old first backend, as if it had come a moment
+ *   earlier. Otherwise it is never reached: dnat ends the chain.
  *   The verdict maps make adding a service an element insertion: no other
  *   service's rules are touched, so one update costs the same with 10 or
  *   10,000 services.
@@ -133,18 +144,23 @@ static void lbn_rules(struct lb_buf *b, const char *t, const struct lb_service *
 		lb_buf_printf(b, "add rule ip %s " LBN_CHAIN_PREFIX "%s reject\n", t, svc->id);
 		return;
 	}
+	char b0[INET_ADDRSTRLEN];
+	lbn_ip(svc->backends[0], b0);
 	if (svc->vip.s_addr) {
-		lb_buf_printf(b, "add rule ip %s " LBN_CHAIN_PREFIX "%s ip daddr %s dnat to ", t,
-			      svc->id, lbn_ip(svc->vip, ip));
+		lbn_ip(svc->vip, ip);
+		lb_buf_printf(b, "add rule ip %s " LBN_CHAIN_PREFIX "%s ip daddr %s dnat to ", t, svc->id, ip);
 		lbn_numgen(b, svc);
-		lb_buf_printf(b, "\n");
+		lb_buf_printf(b, "\nadd rule ip %s " LBN_CHAIN_PREFIX "%s ip daddr %s dnat to %s\n", t,
+			      svc->id, ip, b0);
 	}
 	for (size_t i = 0; i < svc->n_ports; i++) {
 		const struct lb_port *p = &svc->ports[i];
+		const char *proto = lb_proto_name(p->proto);
 		lb_buf_printf(b, "add rule ip %s " LBN_CHAIN_PREFIX "%s %s dport %u dnat to ", t,
-			      svc->id, lb_proto_name(p->proto), p->published);
+			      svc->id, proto, p->published);
 		lbn_numgen(b, svc);
-		lb_buf_printf(b, " : %u\n", p->target);
+		lb_buf_printf(b, " : %u\nadd rule ip %s " LBN_CHAIN_PREFIX "%s %s dport %u dnat to %s : %u\n",
+			      p->target, t, svc->id, proto, p->published, b0, p->target);
 	}
 }
 
@@ -208,6 +224,10 @@ struct lbn_chain {
 	struct lb_service svc;      /* vip, ports, backends being collected */
 	struct in_addr rule_vip;    /* daddr of the VIP rule */
 	int vip_rules, port_rules, rejects, others;
+	int backstops;              /* each right after its balancing rule */
+	bool last_balancing;        /* the previous rule balanced: a backstop may follow */
+	struct in_addr last_match;  /* its VIP (dport rules: 0) */
+	int64_t last_dport, last_port;
 	int vip_elems;              /* vips entries pointing here */
 	bool mismatch;              /* a port rule's backends differ from the VIP rule's */
 };
@@ -355,6 +375,22 @@ static bool lbn_dnat(json_object *d, struct in_addr **b, size_t *n, int64_t *por
 	return true;
 }
 
+/* {"dnat": {"addr": "IP"[, "port": T]}}: a backstop's target. */
+static bool lbn_dnat_literal(json_object *d, struct in_addr *a, int64_t *port)
+{
+	*port = 0;
+	return lbn_ipv4(lbn_get(d, "addr"), a) &&
+	       (!lbn_get(d, "port") || (lbn_int(lbn_get(d, "port"), port) && *port >= 1 && *port <= 65535));
+}
+
+static bool lbn_has_backend(const struct lb_service *s, struct in_addr a)
+{
+	for (size_t i = 0; i < s->n_backends; i++)
+		if (s->backends[i].s_addr == a.s_addr)
+			return true;
+	return false;
+}
+
 /* {"match": {"op": "==", "left": {"payload": {"protocol": P, "field": F}},
  * "right": R}}: protocol and field, right side in *right. */
 static bool lbn_match(json_object *m, const char **proto, const char **field, json_object **right)
@@ -384,26 +420,44 @@ static void lbn_svc_rule(struct lbn_chain *c, json_object *expr)
 	}
 	const char *proto, *field;
 	json_object *right, *dnat = n == 2 ? lbn_get(json_object_array_get_idx(expr, 1), "dnat") : NULL;
-	struct in_addr *b = NULL;
+	struct in_addr *b = NULL, lit;
 	size_t nb = 0;
 	int64_t port = 0;
-	if (!dnat || !lbn_match(e0, &proto, &field, &right) || !lbn_dnat(dnat, &b, &nb, &port)) {
+	bool last = c->last_balancing;
+	c->last_balancing = false;
+	if (!dnat || !lbn_match(e0, &proto, &field, &right)) {
 		c->others++;
 		return;
 	}
-	struct in_addr vip;
-	int64_t dport;
-	if (strcmp(proto, "ip") == 0 && strcmp(field, "daddr") == 0 && lbn_ipv4(right, &vip) && !port &&
-	    c->vip_rules == 0 && c->port_rules == 0) {
+	struct in_addr vip = { 0 };
+	int64_t dport = 0;
+	bool is_vip = strcmp(proto, "ip") == 0 && strcmp(field, "daddr") == 0 && lbn_ipv4(right, &vip);
+	uint8_t p = is_vip ? 0 : lb_proto_parse(proto);
+	bool is_port = p && strcmp(field, "dport") == 0 && lbn_int(right, &dport) && dport >= 1 &&
+		       dport <= 65535;
+	if (!lbn_dnat(dnat, &b, &nb, &port)) {
+		/* The backstop of the rule just before: same match, same
+		 * target port, one of its backends. */
+		if (last && (is_vip || is_port) && lbn_dnat_literal(dnat, &lit, &port) &&
+		    vip.s_addr == c->last_match.s_addr && dport == c->last_dport &&
+		    port == c->last_port && lbn_has_backend(&c->svc, lit))
+			c->backstops++;
+		else
+			c->others++;
+		return;
+	}
+	c->last_balancing = true;
+	c->last_match = vip;
+	c->last_dport = dport;
+	c->last_port = port;
+	if (is_vip && !port && c->vip_rules == 0 && c->port_rules == 0) {
 		c->vip_rules++;
 		c->rule_vip = vip;
 		c->svc.backends = b;
 		c->svc.n_backends = nb;
 		return;
 	}
-	uint8_t p = lb_proto_parse(proto);
-	if (p && strcmp(field, "dport") == 0 && lbn_int(right, &dport) && dport >= 1 &&
-	    dport <= 65535 && port) {
+	if (is_port && port) {
 		/* Every dnat rule has the same backends: the first one (the
 		 * VIP rule when there is one) sets them. */
 		if (!c->vip_rules && !c->port_rules) {
@@ -532,10 +586,11 @@ static void lbn_finish(struct lbn_chain *c, struct lb_state *actual)
 	bool dnat = c->vip_rules || c->port_rules;
 	if (dnat) {
 		ok = ok && !c->rejects && c->rule_vip.s_addr == s->vip.s_addr &&
-		     c->vip_rules == (c->vip_elems ? 1 : 0) && (size_t)c->port_rules == s->n_ports;
+		     c->vip_rules == (c->vip_elems ? 1 : 0) && (size_t)c->port_rules == s->n_ports &&
+		     c->backstops == c->vip_rules + c->port_rules;
 	} else {
 		/* No backends: the two rejects and nothing else. */
-		ok = ok && c->rejects == 2;
+		ok = ok && c->rejects == 2 && !c->backstops;
 	}
 	for (size_t i = 0; ok && dnat && i < s->n_ports; i++)
 		ok = s->ports[i].target != 0;

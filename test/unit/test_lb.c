@@ -537,10 +537,13 @@ static void test_nft_add(void **unused)
 		"flush chain ip swarm_lb svc_web\n"
 		"add rule ip swarm_lb svc_web ip daddr 198.18.0.100 dnat to numgen inc mod 2 "
 			"map { 0 : 198.51.100.11, 1 : 198.51.100.12 }\n"
+		"add rule ip swarm_lb svc_web ip daddr 198.18.0.100 dnat to 198.51.100.11\n"
 		"add rule ip swarm_lb svc_web tcp dport 8080 dnat to numgen inc mod 2 "
 			"map { 0 : 198.51.100.11, 1 : 198.51.100.12 } : 80\n"
+		"add rule ip swarm_lb svc_web tcp dport 8080 dnat to 198.51.100.11 : 80\n"
 		"add rule ip swarm_lb svc_web udp dport 8053 dnat to numgen inc mod 2 "
 			"map { 0 : 198.51.100.11, 1 : 198.51.100.12 } : 53\n"
+		"add rule ip swarm_lb svc_web udp dport 8053 dnat to 198.51.100.11 : 53\n"
 		"add element ip swarm_lb vips { 198.18.0.100 : goto svc_web }\n"
 		"add element ip swarm_lb ports { tcp . 8080 : goto svc_web }\n"
 		"add element ip swarm_lb ports { udp . 8053 : goto svc_web }\n");
@@ -587,8 +590,10 @@ static void test_nft_update_remove(void **unused)
 		"flush chain ip swarm_lb svc_web\n"
 		"add rule ip swarm_lb svc_web ip daddr 198.18.0.101 dnat to numgen inc mod 3 "
 			"map { 0 : 198.51.100.12, 1 : 198.51.100.13, 2 : 198.51.100.14 }\n"
+		"add rule ip swarm_lb svc_web ip daddr 198.18.0.101 dnat to 198.51.100.12\n"
 		"add rule ip swarm_lb svc_web tcp dport 8080 dnat to numgen inc mod 3 "
 			"map { 0 : 198.51.100.12, 1 : 198.51.100.13, 2 : 198.51.100.14 } : 8080\n"
+		"add rule ip swarm_lb svc_web tcp dport 8080 dnat to 198.51.100.12 : 8080\n"
 		"add element ip swarm_lb vips { 198.18.0.101 : goto svc_web }\n");
 	free(cmd);
 
@@ -640,8 +645,10 @@ static void test_nft_ports_only(void **unused)
 		"flush chain ip swarm_lb svc_mesh\n"
 		"add rule ip swarm_lb svc_mesh tcp dport 30080 dnat to numgen inc mod 2 "
 			"map { 0 : 198.51.100.11, 1 : 198.51.100.12 } : 80\n"
+		"add rule ip swarm_lb svc_mesh tcp dport 30080 dnat to 198.51.100.11 : 80\n"
 		"add rule ip swarm_lb svc_mesh udp dport 30053 dnat to numgen inc mod 2 "
 			"map { 0 : 198.51.100.11, 1 : 198.51.100.12 } : 53\n"
+		"add rule ip swarm_lb svc_mesh udp dport 30053 dnat to 198.51.100.11 : 53\n"
 		"add element ip swarm_lb ports { tcp . 30080 : goto svc_mesh }\n"
 		"add element ip swarm_lb ports { udp . 30053 : goto svc_mesh }\n");
 	assert_null(strstr(cmd, "vips"));
@@ -743,61 +750,79 @@ static void test_nft_keep_source(void **unused)
 
 /* `nft -j list table ip swarm_lb` (nftables 1.0.6) after programming
  * web (198.18.0.100 -> .11,.12; tcp 8080:80, udp 8053:53), empty
- * (198.18.0.101, no backends, tcp 9090) and one (198.18.0.102 -> .12). */
+ * (198.18.0.101, no backends, tcp 9090) and one (198.18.0.102 -> .12),
+ * each balancing rule followed by its backstop. */
 static const char fixture[] =
-	"{\"nftables\": [{\"metainfo\": {\"version\": \"1.0.6\", \"release_name\": \"Lester Gooch #5\", \"json"
-	"_schema_version\": 1}}, {\"table\": {\"family\": \"ip\", \"name\": \"swarm_lb\", \"handle\": 1}}, {\"m"
-	"ap\": {\"family\": \"ip\", \"name\": \"vips\", \"table\": \"swarm_lb\", \"type\": \"ipv4_addr\", \"handle\""
-	": 1, \"map\": \"verdict\", \"elem\": [[\"198.18.0.100\", {\"goto\": {\"target\": \"svc_web\"}}], [\"198"
-	".18.0.101\", {\"goto\": {\"target\": \"svc_empty\"}}], [\"198.18.0.102\", {\"goto\": {\"target\": \"sv"
-	"c_one\"}}]]}}, {\"map\": {\"family\": \"ip\", \"name\": \"ports\", \"table\": \"swarm_lb\", \"type\": [\"i"
-	"net_proto\", \"inet_service\"], \"handle\": 2, \"map\": \"verdict\", \"elem\": [[{\"concat\": [\"udp\","
-	" 8053]}, {\"goto\": {\"target\": \"svc_web\"}}], [{\"concat\": [\"tcp\", 9090]}, {\"goto\": {\"target"
-	"\": \"svc_empty\"}}], [{\"concat\": [\"tcp\", 8080]}, {\"goto\": {\"target\": \"svc_web\"}}]]}}, {\"ch"
-	"ain\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"name\": \"output\", \"handle\": 3, \"type\": \"nat\""
-	", \"hook\": \"output\", \"prio\": -100, \"policy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"tabl"
-	"e\": \"swarm_lb\", \"name\": \"prerouting\", \"handle\": 6, \"type\": \"nat\", \"hook\": \"prerouting\", "
-	"\"prio\": -100, \"policy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"nam"
-	"e\": \"postrouting\", \"handle\": 9, \"type\": \"nat\", \"hook\": \"postrouting\", \"prio\": 100, \"poli"
-	"cy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"name\": \"svc_web\", \"han"
-	"dle\": 11}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"name\": \"svc_empty\", \"handle"
-	"\": 18}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"name\": \"svc_one\", \"handle\": 21"
-	"}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"output\", \"handle\": 4, \"expr"
-	"\": [{\"vmap\": {\"key\": {\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"data\": \"@vips\"}"
-	"}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"output\", \"handle\": 5, \"ex"
-	"pr\": [{\"match\": {\"op\": \"!=\", \"left\": {\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, "
-	"\"right\": {\"prefix\": {\"addr\": \"127.0.0.0\", \"len\": 8}}}}, {\"match\": {\"op\": \"==\", \"left\": {"
-	"\"fib\": {\"result\": \"type\", \"flags\": [\"daddr\"]}}, \"right\": \"local\"}}, {\"vmap\": {\"key\": {\"c"
-	"oncat\": [{\"meta\": {\"key\": \"l4proto\"}}, {\"payload\": {\"protocol\": \"th\", \"field\": \"dport\"}}"
-	"]}, \"data\": \"@ports\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"prer"
-	"outing\", \"handle\": 7, \"expr\": [{\"vmap\": {\"key\": {\"payload\": {\"protocol\": \"ip\", \"field\": "
-	"\"daddr\"}}, \"data\": \"@vips\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\":"
-	" \"prerouting\", \"handle\": 8, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"fib\": {\"result\": \""
-	"type\", \"flags\": [\"daddr\"]}}, \"right\": \"local\"}}, {\"vmap\": {\"key\": {\"concat\": [{\"meta\": {"
-	"\"key\": \"l4proto\"}}, {\"payload\": {\"protocol\": \"th\", \"field\": \"dport\"}}]}, \"data\": \"@ports"
-	"\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"postrouting\", \"handle\":"
-	" 10, \"expr\": [{\"match\": {\"op\": \"in\", \"left\": {\"ct\": {\"key\": \"status\"}}, \"right\": \"dnat\"}"
-	"}, {\"match\": {\"op\": \"!=\", \"left\": {\"fib\": {\"result\": \"type\", \"flags\": [\"saddr\"]}}, \"righ"
-	"t\": \"local\"}}, {\"masquerade\": null}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \""
-	"chain\": \"svc_web\", \"handle\": 13, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"p"
-	"rotocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": \"198.18.0.100\"}}, {\"dnat\": {\"addr\": {\"map\":"
-	" {\"key\": {\"numgen\": {\"mode\": \"inc\", \"mod\": 2, \"offset\": 0}}, \"data\": {\"set\": [[0, \"198.5"
-	"1.100.11\"], [1, \"198.51.100.12\"]]}}}}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\""
-	", \"chain\": \"svc_web\", \"handle\": 15, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payload\": "
-	"{\"protocol\": \"tcp\", \"field\": \"dport\"}}, \"right\": 8080}}, {\"dnat\": {\"addr\": {\"map\": {\"key"
-	"\": {\"numgen\": {\"mode\": \"inc\", \"mod\": 2, \"offset\": 0}}, \"data\": {\"set\": [[0, \"198.51.100."
-	"11\"], [1, \"198.51.100.12\"]]}}}, \"port\": 80}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swa"
-	"rm_lb\", \"chain\": \"svc_web\", \"handle\": 17, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payl"
-	"oad\": {\"protocol\": \"udp\", \"field\": \"dport\"}}, \"right\": 8053}}, {\"dnat\": {\"addr\": {\"map\":"
-	" {\"key\": {\"numgen\": {\"mode\": \"inc\", \"mod\": 2, \"offset\": 0}}, \"data\": {\"set\": [[0, \"198.5"
-	"1.100.11\"], [1, \"198.51.100.12\"]]}}}, \"port\": 53}}]}}, {\"rule\": {\"family\": \"ip\", \"table\""
-	": \"swarm_lb\", \"chain\": \"svc_empty\", \"handle\": 19, \"expr\": [{\"reject\": {\"type\": \"tcp rese"
-	"t\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_empty\", \"handle\": "
-	"20, \"expr\": [{\"reject\": {\"type\": \"icmp\", \"expr\": \"port-unreachable\"}}]}}, {\"rule\": {\"fam"
-	"ily\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_one\", \"handle\": 23, \"expr\": [{\"match\": {\""
-	"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": \"198.18.0"
-	".102\"}}, {\"dnat\": {\"addr\": {\"map\": {\"key\": {\"numgen\": {\"mode\": \"inc\", \"mod\": 1, \"offset\""
-	": 0}}, \"data\": {\"set\": [[0, \"198.51.100.12\"]]}}}}}]}}]}";
+	"{\"nftables\": [{\"metainfo\": {\"version\": \"1.0.6\", \"release_name\": \"Lester Gooch #5\", "
+	"\"json_schema_version\": 1}}, {\"table\": {\"family\": \"ip\", \"name\": \"swarm_lb\", \"handle"
+	"\": 1}}, {\"map\": {\"family\": \"ip\", \"name\": \"vips\", \"table\": \"swarm_lb\", \"type\": "
+	"\"ipv4_addr\", \"handle\": 1, \"map\": \"verdict\", \"elem\": [[\"198.18.0.100\", {\"goto\": {\""
+	"target\": \"svc_web\"}}], [\"198.18.0.101\", {\"goto\": {\"target\": \"svc_empty\"}}], [\"198.18"
+	".0.102\", {\"goto\": {\"target\": \"svc_one\"}}]]}}, {\"map\": {\"family\": \"ip\", \"name\": \""
+	"ports\", \"table\": \"swarm_lb\", \"type\": [\"inet_proto\", \"inet_service\"], \"handle\": 2, "
+	"\"map\": \"verdict\", \"elem\": [[{\"concat\": [\"udp\", 8053]}, {\"goto\": {\"target\": \"svc_w"
+	"eb\"}}], [{\"concat\": [\"tcp\", 9090]}, {\"goto\": {\"target\": \"svc_empty\"}}], [{\"concat\":"
+	" [\"tcp\", 8080]}, {\"goto\": {\"target\": \"svc_web\"}}]]}}, {\"chain\": {\"family\": \"ip\", "
+	"\"table\": \"swarm_lb\", \"name\": \"output\", \"handle\": 3, \"type\": \"nat\", \"hook\": \"out"
+	"put\", \"prio\": -100, \"policy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"table\": \"s"
+	"warm_lb\", \"name\": \"prerouting\", \"handle\": 6, \"type\": \"nat\", \"hook\": \"prerouting\","
+	" \"prio\": -100, \"policy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_l"
+	"b\", \"name\": \"postrouting\", \"handle\": 9, \"type\": \"nat\", \"hook\": \"postrouting\", \"p"
+	"rio\": 100, \"policy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_lb\", "
+	"\"name\": \"svc_web\", \"handle\": 11}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_lb"
+	"\", \"name\": \"svc_empty\", \"handle\": 21}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swa"
+	"rm_lb\", \"name\": \"svc_one\", \"handle\": 24}}, {\"rule\": {\"family\": \"ip\", \"table\": \"s"
+	"warm_lb\", \"chain\": \"output\", \"handle\": 4, \"expr\": [{\"vmap\": {\"key\": {\"payload\": {"
+	"\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"data\": \"@vips\"}}]}}, {\"rule\": {\"family\": "
+	"\"ip\", \"table\": \"swarm_lb\", \"chain\": \"output\", \"handle\": 5, \"expr\": [{\"match\": {"
+	"\"op\": \"!=\", \"left\": {\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\""
+	": {\"prefix\": {\"addr\": \"127.0.0.0\", \"len\": 8}}}}, {\"match\": {\"op\": \"==\", \"left\": "
+	"{\"fib\": {\"result\": \"type\", \"flags\": [\"daddr\"]}}, \"right\": \"local\"}}, {\"vmap\": {"
+	"\"key\": {\"concat\": [{\"meta\": {\"key\": \"l4proto\"}}, {\"payload\": {\"protocol\": \"th\", "
+	"\"field\": \"dport\"}}]}, \"data\": \"@ports\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": "
+	"\"swarm_lb\", \"chain\": \"prerouting\", \"handle\": 7, \"expr\": [{\"vmap\": {\"key\": {\"paylo"
+	"ad\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"data\": \"@vips\"}}]}}, {\"rule\": {\"fam"
+	"ily\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"prerouting\", \"handle\": 8, \"expr\": [{\""
+	"match\": {\"op\": \"==\", \"left\": {\"fib\": {\"result\": \"type\", \"flags\": [\"daddr\"]}}, "
+	"\"right\": \"local\"}}, {\"vmap\": {\"key\": {\"concat\": [{\"meta\": {\"key\": \"l4proto\"}}, {"
+	"\"payload\": {\"protocol\": \"th\", \"field\": \"dport\"}}]}, \"data\": \"@ports\"}}]}}, {\"rule"
+	"\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"postrouting\", \"handle\": 10, \""
+	"expr\": [{\"match\": {\"op\": \"in\", \"left\": {\"ct\": {\"key\": \"status\"}}, \"right\": \"dn"
+	"at\"}}, {\"match\": {\"op\": \"!=\", \"left\": {\"fib\": {\"result\": \"type\", \"flags\": [\"sa"
+	"ddr\"]}}, \"right\": \"local\"}}, {\"masquerade\": null}]}}, {\"rule\": {\"family\": \"ip\", \"t"
+	"able\": \"swarm_lb\", \"chain\": \"svc_web\", \"handle\": 13, \"expr\": [{\"match\": {\"op\": \""
+	"==\", \"left\": {\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": \"198.18"
+	".0.100\"}}, {\"dnat\": {\"addr\": {\"map\": {\"key\": {\"numgen\": {\"mode\": \"inc\", \"mod\": "
+	"2, \"offset\": 0}}, \"data\": {\"set\": [[0, \"198.51.100.11\"], [1, \"198.51.100.12\"]]}}}}}]}}"
+	", {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_web\", \"handle\": 1"
+	"4, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"ip\", \"fiel"
+	"d\": \"daddr\"}}, \"right\": \"198.18.0.100\"}}, {\"dnat\": {\"addr\": \"198.51.100.11\"}}]}}, {"
+	"\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_web\", \"handle\": 16, "
+	"\"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"tcp\", \"field"
+	"\": \"dport\"}}, \"right\": 8080}}, {\"dnat\": {\"addr\": {\"map\": {\"key\": {\"numgen\": {\"mo"
+	"de\": \"inc\", \"mod\": 2, \"offset\": 0}}, \"data\": {\"set\": [[0, \"198.51.100.11\"], [1, \"1"
+	"98.51.100.12\"]]}}}, \"port\": 80}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\","
+	" \"chain\": \"svc_web\", \"handle\": 17, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"pa"
+	"yload\": {\"protocol\": \"tcp\", \"field\": \"dport\"}}, \"right\": 8080}}, {\"dnat\": {\"addr\""
+	": \"198.51.100.11\", \"port\": 80}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\","
+	" \"chain\": \"svc_web\", \"handle\": 19, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"pa"
+	"yload\": {\"protocol\": \"udp\", \"field\": \"dport\"}}, \"right\": 8053}}, {\"dnat\": {\"addr\""
+	": {\"map\": {\"key\": {\"numgen\": {\"mode\": \"inc\", \"mod\": 2, \"offset\": 0}}, \"data\": {"
+	"\"set\": [[0, \"198.51.100.11\"], [1, \"198.51.100.12\"]]}}}, \"port\": 53}}]}}, {\"rule\": {\"f"
+	"amily\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_web\", \"handle\": 20, \"expr\": [{\""
+	"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"udp\", \"field\": \"dport\"}}"
+	", \"right\": 8053}}, {\"dnat\": {\"addr\": \"198.51.100.11\", \"port\": 53}}]}}, {\"rule\": {\"f"
+	"amily\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_empty\", \"handle\": 22, \"expr\": [{"
+	"\"reject\": {\"type\": \"tcp reset\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb"
+	"\", \"chain\": \"svc_empty\", \"handle\": 23, \"expr\": [{\"reject\": {\"type\": \"icmp\", \"exp"
+	"r\": \"port-unreachable\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain"
+	"\": \"svc_one\", \"handle\": 26, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payload\":"
+	" {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": \"198.18.0.102\"}}, {\"dnat\": {\"add"
+	"r\": {\"map\": {\"key\": {\"numgen\": {\"mode\": \"inc\", \"mod\": 1, \"offset\": 0}}, \"data\":"
+	" {\"set\": [[0, \"198.51.100.12\"]]}}}}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_"
+	"lb\", \"chain\": \"svc_one\", \"handle\": 27, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": "
+	"{\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": \"198.18.0.102\"}}, {\"d"
+	"nat\": {\"addr\": \"198.51.100.12\"}}]}}]}";
 
 /* A copy of s with the first occurrence of from replaced by to. */
 static char *replaced(const char *s, const char *from, const char *to)
@@ -847,6 +872,29 @@ static void test_nft_parse(void **unused)
 	free(j);
 	lb_state_clear(&a);
 
+	/* Backstops: one missing (a table of an earlier lbd), one sending
+	 * elsewhere than a backend, one to another port: each makes its
+	 * chain incomplete, to be rewritten; the others stay complete. */
+	static const char *const bad_backstops[][3] = {
+		{ ", {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_one\", "
+		  "\"handle\": 27, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payload\": "
+		  "{\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": \"198.18.0.102\"}}, "
+		  "{\"dnat\": {\"addr\": \"198.51.100.12\"}}]}}", "", "one" },
+		{ "{\"dnat\": {\"addr\": \"198.51.100.11\", \"port\": 80}}",
+		  "{\"dnat\": {\"addr\": \"198.51.100.13\", \"port\": 80}}", "web" },
+		{ "{\"dnat\": {\"addr\": \"198.51.100.11\", \"port\": 80}}",
+		  "{\"dnat\": {\"addr\": \"198.51.100.11\", \"port\": 81}}", "web" },
+	};
+	for (size_t i = 0; i < sizeof(bad_backstops) / sizeof(bad_backstops[0]); i++) {
+		j = replaced(fixture, bad_backstops[i][0], bad_backstops[i][1]);
+		assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk), 0);
+		for (size_t k = 0; k < d.n_svcs; k++)
+			assert_int_equal(lb_state_find(&a, d.svcs[k].id)->complete,
+					 strcmp(d.svcs[k].id, bad_backstops[i][2]) != 0);
+		free(j);
+		lb_state_clear(&a);
+	}
+
 	/* A base chain rule missing its masquerade: the skeleton is redone. */
 	j = replaced(fixture, "{\"masquerade\": null}", "{\"counter\": null}");
 	assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk), 0);
@@ -887,7 +935,7 @@ static const char fixture_keep[] =
 	"lb\", \"name\": \"postrouting\", \"handle\": 9, \"type\": \"nat\", \"hook\": \"postrouting\", \""
 	"prio\": 100, \"policy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_lb\","
 	" \"name\": \"svc_mesh\", \"handle\": 10}}, {\"chain\": {\"family\": \"ip\", \"table\": \"swarm_l"
-	"b\", \"name\": \"svc_idle\", \"handle\": 15}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swar"
+	"b\", \"name\": \"svc_idle\", \"handle\": 17}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swar"
 	"m_lb\", \"chain\": \"output\", \"handle\": 4, \"expr\": [{\"vmap\": {\"key\": {\"payload\": {\"p"
 	"rotocol\": \"ip\", \"field\": \"daddr\"}}, \"data\": \"@vips\"}}]}}, {\"rule\": {\"family\": \"i"
 	"p\", \"table\": \"swarm_lb\", \"chain\": \"output\", \"handle\": 5, \"expr\": [{\"match\": {\"op"
@@ -907,14 +955,20 @@ static const char fixture_keep[] =
 	"t\"}}, \"right\": 8080}}, {\"dnat\": {\"addr\": {\"map\": {\"key\": {\"numgen\": {\"mode\": \"in"
 	"c\", \"mod\": 2, \"offset\": 0}}, \"data\": {\"set\": [[0, \"198.51.100.11\"], [1, \"198.51.100."
 	"12\"]]}}}, \"port\": 80}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain\""
-	": \"svc_mesh\", \"handle\": 14, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payload\": "
-	"{\"protocol\": \"udp\", \"field\": \"dport\"}}, \"right\": 5353}}, {\"dnat\": {\"addr\": {\"map"
-	"\": {\"key\": {\"numgen\": {\"mode\": \"inc\", \"mod\": 2, \"offset\": 0}}, \"data\": {\"set\": "
-	"[[0, \"198.51.100.11\"], [1, \"198.51.100.12\"]]}}}, \"port\": 53}}]}}, {\"rule\": {\"family\": "
-	"\"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_idle\", \"handle\": 16, \"expr\": [{\"reject\""
-	": {\"type\": \"tcp reset\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chai"
-	"n\": \"svc_idle\", \"handle\": 17, \"expr\": [{\"reject\": {\"type\": \"icmp\", \"expr\": \"port"
-	"-unreachable\"}}]}}]}";
+	": \"svc_mesh\", \"handle\": 13, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payload\": "
+	"{\"protocol\": \"tcp\", \"field\": \"dport\"}}, \"right\": 8080}}, {\"dnat\": {\"addr\": \"198.5"
+	"1.100.11\", \"port\": 80}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"chain"
+	"\": \"svc_mesh\", \"handle\": 15, \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"payload\""
+	": {\"protocol\": \"udp\", \"field\": \"dport\"}}, \"right\": 5353}}, {\"dnat\": {\"addr\": {\"ma"
+	"p\": {\"key\": {\"numgen\": {\"mode\": \"inc\", \"mod\": 2, \"offset\": 0}}, \"data\": {\"set\":"
+	" [[0, \"198.51.100.11\"], [1, \"198.51.100.12\"]]}}}, \"port\": 53}}]}}, {\"rule\": {\"family\":"
+	" \"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_mesh\", \"handle\": 16, \"expr\": [{\"match\""
+	": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"udp\", \"field\": \"dport\"}}, \"rig"
+	"ht\": 5353}}, {\"dnat\": {\"addr\": \"198.51.100.11\", \"port\": 53}}]}}, {\"rule\": {\"family\""
+	": \"ip\", \"table\": \"swarm_lb\", \"chain\": \"svc_idle\", \"handle\": 18, \"expr\": [{\"reject"
+	"\": {\"type\": \"tcp reset\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"swarm_lb\", \"ch"
+	"ain\": \"svc_idle\", \"handle\": 19, \"expr\": [{\"reject\": {\"type\": \"icmp\", \"expr\": \"po"
+	"rt-unreachable\"}}]}}]}";
 
 static void test_nft_parse_keep_source(void **unused)
 {
