@@ -838,15 +838,19 @@ static void encryption_start(struct netd *n, uint16_t vxlan_port)
 		 user ? "not chosen: encryption = userspace" : "unavailable: ", user ? "" : why);
 	log_info("netd, encrypted networks: %s", n->dp_provider);
 	char *sock = xasprintf("%s/sealer.sock", n->run_dir);
+	/* in the state dir: it must outlive a reboot, as a clock set back may */
+	char *floor = xasprintf("%s/sealer.floor", n->state_dir);
 	struct sealer_ctl_config sc = {
 		.exe = n->set.sealer_exe,
 		.socket = sock,
+		.floor_file = floor,
 		.log_level = log_enabled(LOG_LVL_DEBUG) ? "debug" : log_enabled(LOG_LVL_INFO) ? "info"
 			   : log_enabled(LOG_LVL_WARN) ? "warn" : "error",
 	};
 	if (sealer_ctl_new(n->loop, &sc, &n->sealer) < 0)
 		log_err("netd, no sealer: encrypted networks will not carry traffic");
 	free(sock);
+	free(floor);
 }
 
 static void netd_dp_start(struct netd *n)

@@ -225,6 +225,29 @@ int seal_tx_rekey(struct seal_tx *tx, int64_t now)
 	return 0;
 }
 
+int seal_floor_parse(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (i == 0 || i > 20 || (i < len && !(i + 1 == len && s[i] == '\n')))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+bool seal_floor_due(uint64_t high, uint64_t reserved, uint64_t *next)
+{
+	if (high < reserved && reserved - high > SEAL_FLOOR_RESERVE / 2)
+		return false;
+	*next = high > UINT64_MAX - SEAL_FLOOR_RESERVE ? UINT64_MAX : high + SEAL_FLOOR_RESERVE;
+	return true;
+}
+
 bool seal_tx_should_rekey(const struct seal_tx *tx)
 {
 	return tx->sent >= SEAL_REKEY_SOFT;

@@ -65,11 +65,15 @@
  * the previous epoch stays known (with its replay window) for the frames
  * still in flight. So recorded frames of an old epoch can never be played
  * again as a "new" epoch: their counters are below the high-water mark.
- * The price: if the sender's wall clock goes back across a restart, the
- * receiver drops its frames (as replays) until the clock catches up, or
- * until the receiver forgets the peer: seal_rx_reset, which swarm-sealer
- * does only when it restarts (nothing signals a peer's restart to it in
- * an authenticated way yet), so restarting the receiving sealer clears it.
+ * A sender whose wall clock goes back across a restart would then have
+ * its frames dropped (as replays) until the clock caught up; so the
+ * sender keeps a counter floor on disk (the "floor file"): a reservation
+ * above every counter it may use, written before any counter reaches it
+ * (seal_floor_due), read at start, and its clock for counters is
+ * max(wall clock, floor). Without the file (or if it is lost) the old
+ * price stands: drops until the clock catches up, or until the receiver
+ * forgets the peer (seal_rx_reset, which swarm-sealer does when it
+ * restarts).
  *
  * Replay: a 1024-bit sliding window per epoch (RFC 6479); counters more
  * than SEAL_WINDOW - 64 below the highest accepted one are too old.
@@ -109,6 +113,11 @@
  * refused at SEAL_REKEY_AFTER. At 1 Mpps that is a re-key every ~18 min. */
 #define SEAL_REKEY_SOFT (UINT64_C(1) << 30)
 #define SEAL_REKEY_AFTER (UINT64_C(1) << 31)
+
+/* The floor file reserves this far (ns of clock, or counters) above the
+ * clock; a new reservation is written when less than half of it is left.
+ * Epochs use at most SEAL_REKEY_AFTER counters, far less than half. */
+#define SEAL_FLOOR_RESERVE (UINT64_C(1) << 42)   /* ~73 minutes */
 
 /* One key of the ring. */
 struct seal_key {
@@ -194,6 +203,14 @@ size_t seal_train_count(size_t len, size_t seg);
  * is not that count). No out[k] may overlap frame or another. */
 ssize_t seal_tx_train(struct seal_tx *tx, const uint8_t *frame, size_t len, size_t seg,
 		      uint8_t *const *out, size_t cnt);
+
+/* The floor file's text ("<decimal counter>\n") in s[len] (not
+ * NUL-terminated) into *out: 0, or -EINVAL for anything else. */
+int seal_floor_parse(const char *s, size_t len, uint64_t *out);
+/* True when the reservation must be moved up before counters reach high
+ * (the highest counter in use or the clock, whichever is higher):
+ * *next is then the new reservation to write, high + SEAL_FLOOR_RESERVE. */
+bool seal_floor_due(uint64_t high, uint64_t reserved, uint64_t *next);
 
 /* Sets up rx for frames from src (the peer) to dst (us). */
 void seal_rx_init(struct seal_rx *rx, uint32_t src, uint32_t dst);

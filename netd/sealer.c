@@ -122,7 +122,16 @@ struct sealer {
 	uint16_t seg;                  /* sealed datagram size that fits the underlay (MTU - 28) */
 	unsigned ntx;                  /* datagrams waiting in txm */
 	struct counters c;
+	/* counters and roll-back (seal.h): the floor file */
+	char *floor_path;              /* NULL: none kept */
+	uint64_t floor;                /* read at start: counters start above it */
+	uint64_t reserved;             /* written: no counter reaches it */
+	bool floor_failed;             /* the last write failed (logged once) */
+	ev_timer floor_t;              /* moves the reservation up with the clock */
+	int64_t (*wall)(void);         /* the wall clock (ns) */
 };
+
+#define FLOOR_CHECK_S 60.0
 
 /* What goes into a TAP before a frame without GSO or checksum work. */
 static const struct virtio_net_hdr vnet_none;
@@ -216,10 +225,90 @@ static void tx_flush(struct sealer *s)
 	s->ntx = 0;
 }
 
+/* ---- the counter floor ---- */
+
+/* The clock counters start from: the wall clock, never below the floor
+ * read at start (so a clock set back across a restart cannot make our
+ * counters look like replays to a peer). */
+static uint64_t sealer_clock(const struct sealer *s)
+{
+	int64_t w = s->wall();
+	return w > 0 && (uint64_t)w > s->floor ? (uint64_t)w : s->floor;
+}
+
+/* Moves the reservation on disk above the clock and every counter in
+ * use, when due (seal_floor_due). Called before any new epoch starts and
+ * every FLOOR_CHECK_S. A failed write is logged once and retried. */
+static void floor_keep(struct sealer *s)
+{
+	if (!s->floor_path)
+		return;
+	uint64_t high = sealer_clock(s) + SEAL_REKEY_AFTER, next;
+	for (size_t i = 0; i < s->nvteps; i++)
+		if (s->vteps[i]->tx_ok && s->vteps[i]->tx.counter + SEAL_REKEY_AFTER > high)
+			high = s->vteps[i]->tx.counter + SEAL_REKEY_AFTER;
+	if (!seal_floor_due(high, s->reserved, &next))
+		return;
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)next);
+	int r = file_write_atomic(s->floor_path, buf, (size_t)n, 0600);
+	if (r < 0) {
+		if (!s->floor_failed)
+			log_err("sealer, writing the counter floor %s: %s (a clock set back before "
+				"the next start would make peers drop our frames as replays)",
+				s->floor_path, strerror(-r));
+		s->floor_failed = true;
+		return;
+	}
+	if (s->floor_failed)
+		log_info("sealer, counter floor %s written again", s->floor_path);
+	s->floor_failed = false;
+	s->reserved = next;
+}
+
+static void floor_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	floor_keep(w->data);
+}
+
+int sealer_set_floor_file(struct sealer *s, const char *path)
+{
+	char *text = NULL;
+	size_t len = 0;
+	uint64_t v = 0;
+	int r = file_read_all(path, 64, &text, &len);
+	if (r == 0 && seal_floor_parse(text, len, &v) < 0) {
+		log_warn("sealer, counter floor %s unreadable: starting from the clock", path);
+		v = 0;
+	} else if (r < 0 && r != -ENOENT) {
+		log_warn("sealer, counter floor %s: %s: starting from the clock", path, strerror(-r));
+	}
+	free(text);
+	free(s->floor_path);
+	s->floor_path = xstrdup(path);
+	s->floor = v;
+	s->reserved = 0;
+	int64_t w = s->wall();
+	if (v && w > 0 && (uint64_t)w < v)
+		log_warn("sealer, the wall clock is %.0f s behind the counter floor: counters "
+			 "start from the floor", (double)(v - (uint64_t)w) / 1e9);
+	floor_keep(s);
+	ev_timer_again(s->loop, &s->floor_t);
+	return s->floor_failed ? -EIO : 0;
+}
+
+void sealer_set_wall_clock(struct sealer *s, int64_t (*wall)(void))
+{
+	s->wall = wall ? wall : now_wall_ns;
+}
+
 /* Re-keys v's sealing direction; true when done (counted). */
 static bool rekey(struct sealer *s, struct vtep *v)
 {
-	if (seal_tx_rekey(&v->tx, now_wall_ns()) < 0)
+	floor_keep(s);
+	if (seal_tx_rekey(&v->tx, (int64_t)sealer_clock(s)) < 0)
 		return false;
 	s->c.rekeys++;
 	return true;
@@ -793,8 +882,10 @@ static void vtep_set_ring(struct sealer *s, struct vtep *v, uint32_t self)
 		v->tx_ok = false;
 		return;
 	}
+	if (!v->tx_ok)
+		floor_keep(s);
 	int r = v->tx_ok ? seal_tx_set_key(&v->tx, &s->ring[0])
-			 : seal_tx_init(&v->tx, &s->ring[0], self, v->addr, now_wall_ns());
+			 : seal_tx_init(&v->tx, &s->ring[0], self, v->addr, (int64_t)sealer_clock(s));
 	if (r < 0) {
 		log_err("sealer, keying the direction to %08x: %s", v->addr, strerror(-r));
 		seal_tx_clear(&v->tx);
@@ -1274,6 +1365,10 @@ int sealer_new(struct ev_loop *loop, struct sealer **out)
 	}
 	ev_init(&s->retry, retry_cb);
 	s->retry.data = s;
+	s->wall = now_wall_ns;
+	ev_init(&s->floor_t, floor_cb);
+	s->floor_t.repeat = FLOOR_CHECK_S;
+	s->floor_t.data = s;
 	*out = s;
 	return 0;
 }
@@ -1284,6 +1379,8 @@ void sealer_free(struct sealer *s)
 		return;
 	listener_free(s->lis);
 	ev_timer_stop(s->loop, &s->retry);
+	ev_timer_stop(s->loop, &s->floor_t);
+	free(s->floor_path);
 	if (s->udp >= 0) {
 		ev_io_stop(s->loop, &s->uio);
 		close(s->udp);

@@ -78,6 +78,15 @@ int sealer_new(struct ev_loop *loop, struct sealer **out);
 /* Stops and frees everything; the TAPs stay (persistent). NULL: no-op. */
 void sealer_free(struct sealer *s);
 
+/* Keeps the counter floor (seal.h) in the file at path: reads it (a
+ * missing or unreadable file counts as 0, logged), then writes a
+ * reservation above the clock, and again whenever due. Call before the
+ * first config. 0, or -EIO when the reservation could not be written (the
+ * engine runs on, retrying; logged). */
+int sealer_set_floor_file(struct sealer *s, const char *path);
+/* Replaces the wall clock (ns; now_wall_ns by default): for tests. */
+void sealer_set_wall_clock(struct sealer *s, int64_t (*wall)(void));
+
 /* Replaces the desired state with cfg, idempotently. The config is
  * checked whole first: on a bad one nothing changes, -EINVAL is returned
  * and err[errlen] says why. A new self address or port rebinds the UDP

@@ -21,7 +21,7 @@
 
 struct sealer_ctl {
 	struct ev_loop *loop;
-	char *exe, *socket, *log_level;
+	char *exe, *socket, *log_level, *floor_file;
 	Swarm__SealerConfig *want;     /* desired, generation set; NULL = none yet */
 	uint64_t next_gen;
 	struct conn *conn;             /* NULL: not connected */
@@ -122,10 +122,15 @@ static void sctl_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 
 static void sctl_spawn(struct sealer_ctl *c)
 {
-	char *argv[] = { c->exe, "--socket", c->socket, "--foreground", NULL, NULL, NULL };
+	char *argv[9] = { c->exe, "--socket", c->socket, "--foreground" };
+	int a = 4;
 	if (c->log_level) {
-		argv[4] = "--log-level";
-		argv[5] = c->log_level;
+		argv[a++] = "--log-level";
+		argv[a++] = c->log_level;
+	}
+	if (c->floor_file) {
+		argv[a++] = "--floor-file";
+		argv[a++] = c->floor_file;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -183,6 +188,7 @@ int sealer_ctl_new(struct ev_loop *loop, const struct sealer_ctl_config *cfg,
 	c->exe = xstrdup(cfg->exe);
 	c->socket = xstrdup(cfg->socket);
 	c->log_level = cfg->log_level ? xstrdup(cfg->log_level) : NULL;
+	c->floor_file = cfg->floor_file ? xstrdup(cfg->floor_file) : NULL;
 	/* generations unique across netd restarts: an adopted sealer's
 	 * generation never equals one of ours by chance */
 	c->next_gen = (uint64_t)now_wall_ns();
@@ -213,6 +219,7 @@ void sealer_ctl_free(struct sealer_ctl *c)
 	free(c->exe);
 	free(c->socket);
 	free(c->log_level);
+	free(c->floor_file);
 	free(c);
 }
 

@@ -26,6 +26,7 @@ struct sealer_ctl_config {
 	const char *exe;        /* swarm-sealer binary */
 	const char *socket;     /* its control socket (--socket) */
 	const char *log_level;  /* passed on as --log-level; NULL = its default */
+	const char *floor_file; /* passed on as --floor-file; NULL = none */
 };
 
 /* 0 or -errno. Nothing runs until sealer_ctl_set asks for a network;

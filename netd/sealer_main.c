@@ -1,7 +1,8 @@
 /* swarm-sealer: the userspace data path of encrypted overlay networks
  * (sealer.h), one process per node, started and re-adopted by netd.
  *
- *   swarm-sealer --socket <run>/sealer.sock [--log-level L] [--foreground]
+ *   swarm-sealer --socket <run>/sealer.sock [--floor-file <state>/sealer.floor]
+ *                [--log-level L] [--foreground]
  *
  * It starts with nothing to do and waits for a SealerConfig on the
  * socket. It keeps running with its last config when the client goes
@@ -27,8 +28,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: swarm-sealer --socket PATH [--log-level error|warn|info|debug] "
-		   "[--foreground]\n");
+	fprintf(f, "usage: swarm-sealer --socket PATH [--floor-file PATH] "
+		   "[--log-level error|warn|info|debug] [--foreground]\n");
 }
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
@@ -42,19 +43,23 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "floor-file", required_argument, NULL, 'F' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = NULL;
+	const char *sock = NULL, *floor_file = NULL;
 	enum log_level level = LOG_LVL_INFO;
 	int fg = 0, c;
 
-	while ((c = getopt_long(argc, argv, "s:l:fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:F:l:fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
+			break;
+		case 'F':
+			floor_file = optarg;
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &level) < 0) {
@@ -92,7 +97,11 @@ int main(int argc, char **argv)
 	struct ev_loop *loop = ev_default_loop(0);
 	struct sealer *s = NULL;
 	int rc = 1;
-	if (sealer_new(loop, &s) < 0 || sealer_listen(s, sock) < 0)
+	if (sealer_new(loop, &s) < 0)
+		goto out;
+	if (floor_file)
+		sealer_set_floor_file(s, floor_file);   /* failures are logged; it runs on */
+	if (sealer_listen(s, sock) < 0)
 		goto out;
 	ev_signal sterm, sint;
 	ev_signal_init(&sterm, on_stop, SIGTERM);

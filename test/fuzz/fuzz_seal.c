@@ -13,6 +13,8 @@
  * - an accepted packet is refused the second time (-EALREADY), a rejected
  *   one is refused again the same way;
  * - after any accepted packet, the primer is still a replay.
+ * The same bytes are also read as a counter floor file (seal_floor_parse):
+ * 0 with a value, or -EINVAL.
  * Built for libFuzzer with -fsanitize=fuzzer, or linked with replay.c to
  * replay corpus/seal in `make check`. */
 #include <errno.h>
@@ -74,6 +76,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct seal_rx rx;
 	struct fuzz_view before, after;
 
+	uint64_t floor;
+	int fr = seal_floor_parse((const char *)data, size, &floor);
+	if (fr != 0 && fr != -EINVAL)
+		abort();
 	seal_rx_init(&rx, FUZZ_SEAL_SRC, FUZZ_SEAL_DST);
 	if (seal_rx_open(&rx, ring, 2, prime, sizeof(prime), out, sizeof(out)) != 15)
 		abort();

@@ -682,6 +682,45 @@ static void test_train_bad(void **state)
 	seal_rx_clear(&rx);
 }
 
+/* The floor file's text, and when a new reservation is due. */
+static void test_floor(void **unused)
+{
+	(void)unused;
+	uint64_t v = 7;
+	assert_int_equal(seal_floor_parse("1790000000000000000\n", 20, &v), 0);
+	assert_true(v == UINT64_C(1790000000000000000));
+	assert_int_equal(seal_floor_parse("42", 2, &v), 0);
+	assert_true(v == 42);
+	assert_int_equal(seal_floor_parse("18446744073709551615", 20, &v), 0);
+	assert_true(v == UINT64_MAX);
+	v = 7;
+	static const char *const bad[] = { "", "\n", "-1", "1 ", "1\n\n", "0x10", "12a",
+					  "18446744073709551616", " 1", "1\r\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(seal_floor_parse(bad[i], strlen(bad[i]), &v), -EINVAL);
+	assert_true(v == 7); /* untouched on error */
+	/* "7" followed by bytes the length excludes: only the length counts */
+	assert_int_equal(seal_floor_parse("7x", 1, &v), 0);
+	assert_true(v == 7);
+
+	uint64_t next = 0;
+	const uint64_t R = SEAL_FLOOR_RESERVE, now = UINT64_C(1790000000000000000);
+	/* nothing reserved yet: due, above the clock by the reserve */
+	assert_true(seal_floor_due(now, 0, &next));
+	assert_true(next == now + R);
+	/* more than half left: not due */
+	assert_false(seal_floor_due(now + 1, now + R, &next));
+	assert_false(seal_floor_due(now + R / 2 - 1, now + R, &next));
+	/* half or less left, or passed: due, from the new high */
+	assert_true(seal_floor_due(now + R / 2, now + R, &next));
+	assert_true(next == now + R / 2 + R);
+	assert_true(seal_floor_due(now + 2 * R, now + R, &next));
+	assert_true(next == now + 3 * R);
+	/* never wraps */
+	assert_true(seal_floor_due(UINT64_MAX - 5, 0, &next));
+	assert_true(next == UINT64_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -700,6 +739,7 @@ int main(void)
 		cmocka_unit_test(test_train_round_trip),
 		cmocka_unit_test(test_train_bad),
 		cmocka_unit_test(test_spi),
+		cmocka_unit_test(test_floor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
