@@ -204,10 +204,12 @@ char *lb_nft_set_cmd(const char *table, const struct lb_service *old,
 char *lb_nft_del_cmd(const char *table, const struct lb_service *svc);
 /* Parses `nft -j list table ip <table>` output into *actual (services of
  * chains "svc_*" only); *skeleton_ok tells whether maps and base chains
- * are as lb_nft_skeleton_cmd(table, masq) makes them. 0 or -EINVAL (not
- * nft JSON). */
+ * are as lb_nft_skeleton_cmd(table, masq) makes them; *strays (malloc'd,
+ * NULL when none) deletes the entries of our maps that lead to no service
+ * chain (someone else's: the table is ours whole, and such an entry may
+ * hold a VIP or port a service needs). 0 or -EINVAL (not nft JSON). */
 int lb_nft_parse(const char *json, const char *table, bool masq, struct lb_state *actual,
-		 bool *skeleton_ok);
+		 bool *skeleton_ok, char **strays);
 
 /* ---- IPVS provider (lb_ipvs.c) ---- */
 

@@ -79,6 +79,8 @@ struct lb_nft {
 	struct nft_ctx *nft;         /* context opened in the namespace */
 	bool skeleton_ok;            /* maps and base chains known to be right */
 	bool masq;                   /* postrouting masquerade (not keep_source) */
+	char *strays;                /* from the last read-back: deletes of map entries
+				      * that lead nowhere of ours, for the next batch */
 };
 
 int lb_nft_table_name(const char *prefix, char *buf, size_t len)
@@ -242,6 +244,7 @@ struct lbn_parse {
 	int base_ok;                /* base chains with the right type and hook */
 	int out_rules, pre_rules, post_rules;   /* rules seen per base chain */
 	int out_good, pre_good, post_good;      /* of which as the skeleton makes them */
+	struct lb_buf strays;       /* deletes of map entries leading to no service chain */
 };
 
 static json_object *lbn_get(json_object *o, const char *key)
@@ -305,8 +308,13 @@ static void lbn_vips_elem(struct lbn_parse *ps, json_object *e)
 	if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) != 2)
 		return;
 	struct lbn_chain *c = lbn_chain_find(ps, lbn_verdict_target(json_object_array_get_idx(e, 1)));
-	if (!c || !lbn_ipv4(json_object_array_get_idx(e, 0), &a))
+	if (!lbn_ipv4(json_object_array_get_idx(e, 0), &a))
 		return;
+	if (!c) {
+		char ip[INET_ADDRSTRLEN];
+		lb_buf_printf(&ps->strays, "delete element ip %s vips { %s }\n", ps->table, lbn_ip(a, ip));
+		return;
+	}
 	if (c->vip_elems++ == 0)
 		c->svc.vip = a;
 }
@@ -318,7 +326,7 @@ static void lbn_ports_elem(struct lbn_parse *ps, json_object *e)
 		return;
 	struct lbn_chain *c = lbn_chain_find(ps, lbn_verdict_target(json_object_array_get_idx(e, 1)));
 	json_object *cc = lbn_get(json_object_array_get_idx(e, 0), "concat");
-	if (!c || !cc || !json_object_is_type(cc, json_type_array) || json_object_array_length(cc) != 2)
+	if (!cc || !json_object_is_type(cc, json_type_array) || json_object_array_length(cc) != 2)
 		return;
 	json_object *po = json_object_array_get_idx(cc, 0);
 	uint8_t proto = 0;
@@ -329,6 +337,11 @@ static void lbn_ports_elem(struct lbn_parse *ps, json_object *e)
 		proto = port == IPPROTO_TCP || port == IPPROTO_UDP ? (uint8_t)port : 0;
 	if (!proto || !lbn_int(json_object_array_get_idx(cc, 1), &port) || port < 1 || port > 65535)
 		return;
+	if (!c) {
+		lb_buf_printf(&ps->strays, "delete element ip %s ports { %s . %u }\n", ps->table,
+			      lb_proto_name(proto), (unsigned)port);
+		return;
+	}
 	lbn_add_port(&c->svc, proto, (uint16_t)port, 0);
 }
 
@@ -599,11 +612,12 @@ static void lbn_finish(struct lbn_chain *c, struct lb_state *actual)
 }
 
 int lb_nft_parse(const char *json, const char *table, bool masq, struct lb_state *actual,
-		 bool *skeleton_ok)
+		 bool *skeleton_ok, char **strays)
 {
 	json_object *root = json_tokener_parse(json);
 	json_object *items = lbn_get(root, "nftables");
 	*skeleton_ok = false;
+	*strays = NULL;
 	if (!items || !json_object_is_type(items, json_type_array)) {
 		json_object_put(root);
 		return -EINVAL;
@@ -637,6 +651,8 @@ int lb_nft_parse(const char *json, const char *table, bool masq, struct lb_state
 	*skeleton_ok = ps.has_vips && ps.has_ports && ps.base_ok == 3 && ps.out_rules == 2 &&
 		       ps.out_good == 2 && ps.pre_rules == 2 && ps.pre_good == 2 &&
 		       ps.post_rules == (masq ? 1 : 0) && ps.post_good == ps.post_rules;
+	if (ps.strays.len)
+		*strays = lb_buf_take(&ps.strays);
 	json_object_put(root);
 	return 0;
 }
@@ -665,7 +681,11 @@ static int lbn_dump(void *ctx, struct lb_state *actual)
 		log_err("lb, nft: listing table %s failed: %s", nl->table, strerror(-r));
 		return r;
 	}
-	r = lb_nft_parse(out, nl->table, nl->masq, actual, &nl->skeleton_ok);
+	free(nl->strays);
+	r = lb_nft_parse(out, nl->table, nl->masq, actual, &nl->skeleton_ok, &nl->strays);
+	if (nl->strays)
+		log_warn("lb, nft: table %s has map entries leading to no service of ours; "
+			 "they go with the next batch:\n%s", nl->table, nl->strays);
 	if (r < 0)
 		log_err("lb, nft: cannot parse the listing of table %s", nl->table);
 	free(out);
@@ -678,8 +698,18 @@ static int lbn_svc_set(void *ctx, const struct lb_service *old, const struct lb_
 	if (!lb_id_valid(svc->id))
 		return -EINVAL;
 	char *cmd = lb_nft_set_cmd(nl->table, old, svc, !nl->skeleton_ok, nl->masq);
+	if (nl->strays) {
+		/* first, in the same transaction: a stray may hold a key svc needs */
+		char *both = xasprintf("%s%s", nl->strays, cmd);
+		free(cmd);
+		cmd = both;
+	}
 	int r = lb_nft_run(nl->nft, cmd, false, false, NULL);
 	free(cmd);
+	if (r == 0) {
+		free(nl->strays);
+		nl->strays = NULL;
+	}
 	char ip[INET_ADDRSTRLEN];
 	if (r < 0) {
 		/* Retry the skeleton with the next batch, in case it is what broke. */
@@ -716,6 +746,7 @@ static void lbn_free(void *ctx)
 		return;
 	if (nl->nft)
 		nft_ctx_free(nl->nft);
+	free(nl->strays);
 	free(nl);
 }
 

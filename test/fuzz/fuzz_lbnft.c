@@ -21,11 +21,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int masq = 0; masq < 2; masq++) {
 		struct lb_state a;
 		bool sk;
+		char *strays = NULL;
 		lb_state_init(&a);
-		if (lb_nft_parse(s, "swarm_lb", masq, &a, &sk) == 0)
+		if (lb_nft_parse(s, "swarm_lb", masq, &a, &sk, &strays) == 0)
 			for (size_t i = 0; i < a.n_svcs; i++)
 				(void)lb_service_same(&a.svcs[i], &a.svcs[i]);
 		lb_state_clear(&a);
+		free(strays);
 	}
 	free(s);
 	return 0;

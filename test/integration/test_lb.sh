@@ -291,27 +291,50 @@ t_refusals() {
 }
 
 # A batch that fails is retried by itself, without waiting for another
-# change or the periodic resync (60 s): a hand-made element holding port
-# 8082 in node3's mesh map makes lbd's batch for a new service fail; once it
-# is removed, lbd's next retry programs the port.
+# change or the periodic resync (60 s), and lbd's table is its own: a
+# hand-made element holding port 8082 in node3's mesh map (leading to a
+# chain of its own) makes lbd's batch for a new service fail; lbd retries,
+# reads the table back, deletes the stray element in the same batch that
+# adds its own, and the port answers, no command run.
 t_retry_after_failure() {
 	on node3 nft add chain ip swarm_lb blocker
 	on node3 nft add element ip swarm_lb ports '{ tcp . 8082 : goto blocker }'
+	local t0 dt
+	t0=$(now)
 	adm node1 service create -d --name solo2 --replicas 1 --network ol_net -p 8082:80 nginx > /dev/null
 	wait_running solo2 1
 	poll_until -d "node1: solo2's port programmed" 30 mesh_programmed node1 8082:80/tcp 1
-	retried() { [ "$(on node3 swarm-lbd status | jq .Retries)" -ge "$1" ]; }
-	poll_until -d "node3's lbd fails and retries" 30 retried 2
-	! on cl curl -sf -m 3 "http://192.0.2.13:8082/" > /dev/null || fail "node3's port 8082 answers while blocked"
-	on node3 nft delete element ip swarm_lb ports '{ tcp . 8082 }'
-	on node3 nft delete chain ip swarm_lb blocker
-	local t0 dt
-	t0=$(now)
-	poll_until -d "node3: solo2's port answers once unblocked" 20 sh -c \
+	poll_until -d "node3: solo2's port answers" 20 sh -c \
 		"'$SWARM_LAB' --prefix $PREFIX exec cl curl -sf -m 2 http://192.0.2.13:8082/ | grep -q '^solo2\.1\.'"
 	dt=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
-	echo "# port 8082 programmed on node3 $dt s after the blocker went, with no further change (retries: $(on node3 swarm-lbd status | jq .Retries))"
+	local retries
+	retries=$(on node3 swarm-lbd status | jq .Retries)
+	echo "# port 8082 answers on node3 $dt s after the service was created, the stray element removed (retries: $retries)"
+	[ "$retries" -ge 1 ] || fail "no retry counted on node3"
+	on node3 nft list map ip swarm_lb ports | grep -q 'tcp \. 8082 : goto svc_mesh' ||
+		fail "port 8082 does not lead to the mesh: $(on node3 nft list map ip swarm_lb ports)"
+	on node3 nft delete chain ip swarm_lb blocker
+
+	# Now a failure lbd must not repair (someone else's rule): a rule
+	# jumping to solo2's chain in node3's ingress sandbox makes deleting
+	# that chain fail (EBUSY) when solo2 goes. Once the rule is removed by
+	# hand, lbd's next retry deletes the chain, with no change after it.
+	local id ns=$LAB_RUN/node3/run/ingress_sbox
+	id=$(on node3 swarm-lbd status | jq -r '.Namespaces[] | select(.Kind == "ingress") | .Services[]
+		| select(.Ports | index("8082:80/tcp")) | .ID')
+	[ -n "$id" ] || fail "solo2 not in node3's ingress sandbox"
+	nsenter --net="$ns" nft add chain ip swarm_lb holder
+	nsenter --net="$ns" nft add rule ip swarm_lb holder jump "svc_$id"
 	adm node1 service rm solo2 > /dev/null
+	chain_gone() { ! nsenter --net="$ns" nft list chain ip swarm_lb "svc_$id" > /dev/null 2>&1; }
+	retried() { [ "$(on node3 swarm-lbd status | jq .Retries)" -ge "$1" ]; }
+	poll_until -d "node3's lbd fails to delete solo2's chain, and retries" 30 retried $((retries + 2))
+	chain_gone && fail "solo2's chain deleted while a rule jumps to it"
+	nsenter --net="$ns" nft delete chain ip swarm_lb holder
+	t0=$(now)
+	poll_until -d "node3: solo2's chain deleted once the rule is gone" 20 chain_gone
+	dt=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+	echo "# solo2's chain deleted $dt s after the foreign rule went, with no further change (retries: $(on node3 swarm-lbd status | jq .Retries))"
 }
 
 check "up: 3 nodes, my-nginx x5 on ol_net with -p 80, client, solo -p 8081, udp-echo -p 5353/udp, mode=host services" t_up
@@ -323,5 +346,5 @@ check "a balanced idle connection's conntrack entry outlives IPVS's 900 s" t_idl
 check "scale-down under wrk fails no request beyond those in flight; removed tasks' connections cleared" t_scale_down_under_wrk
 check "lbd kill -9 and restart under wrk fails no request and changes no rule" t_lbd_kill_under_wrk
 check "refused: dnsrr with -p, a port another service publishes (named), ports outside 1-65535" t_refusals
-check "a failed batch is retried by itself: a port blocked by hand answers soon after it is unblocked" t_retry_after_failure
+check "a failed batch is retried by itself: a port held by a hand-made element in lbd's map is taken back; a chain held by a foreign rule goes once the rule does" t_retry_after_failure
 finish

@@ -824,6 +824,10 @@ static const char fixture[] =
 	"{\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": \"198.18.0.102\"}}, {\"d"
 	"nat\": {\"addr\": \"198.51.100.12\"}}]}}]}";
 
+/* What lb_nft_parse says to delete: none in the fixtures (checked by
+ * test_nft_parse_strays, which frees it). */
+static char *strays;
+
 /* A copy of s with the first occurrence of from replaced by to. */
 static char *replaced(const char *s, const char *from, const char *to)
 {
@@ -841,7 +845,7 @@ static void test_nft_parse(void **unused)
 	struct lb_state a;
 	bool sk;
 	lb_state_init(&a);
-	assert_int_equal(lb_nft_parse(fixture, "swarm_lb", true, &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(fixture, "swarm_lb", true, &a, &sk, &strays), 0);
 	assert_true(sk);
 	assert_int_equal(a.n_svcs, 3);
 
@@ -859,13 +863,13 @@ static void test_nft_parse(void **unused)
 	lb_state_clear(&a);
 
 	/* Another table's name: nothing is ours. */
-	assert_int_equal(lb_nft_parse(fixture, "other", true, &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(fixture, "other", true, &a, &sk, &strays), 0);
 	assert_int_equal(a.n_svcs, 0);
 	assert_false(sk);
 
 	/* The chain's VIP disagrees with the map's: incomplete. */
 	char *j = replaced(fixture, "\"right\": \"198.18.0.102\"", "\"right\": \"198.18.0.109\"");
-	assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk, &strays), 0);
 	assert_false(lb_state_find(&a, "one")->complete);
 	assert_true(lb_state_find(&a, "web")->complete);
 	assert_true(sk);
@@ -887,7 +891,7 @@ static void test_nft_parse(void **unused)
 	};
 	for (size_t i = 0; i < sizeof(bad_backstops) / sizeof(bad_backstops[0]); i++) {
 		j = replaced(fixture, bad_backstops[i][0], bad_backstops[i][1]);
-		assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk), 0);
+		assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk, &strays), 0);
 		for (size_t k = 0; k < d.n_svcs; k++)
 			assert_int_equal(lb_state_find(&a, d.svcs[k].id)->complete,
 					 strcmp(d.svcs[k].id, bad_backstops[i][2]) != 0);
@@ -897,7 +901,7 @@ static void test_nft_parse(void **unused)
 
 	/* A base chain rule missing its masquerade: the skeleton is redone. */
 	j = replaced(fixture, "{\"masquerade\": null}", "{\"counter\": null}");
-	assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk, &strays), 0);
 	assert_false(sk);
 	assert_int_equal(a.n_svcs, 3);
 	free(j);
@@ -905,13 +909,13 @@ static void test_nft_parse(void **unused)
 
 	/* A port entry without its rule: incomplete. */
 	j = replaced(fixture, "\"field\": \"dport\"}}, \"right\": 8053", "\"field\": \"dport\"}}, \"right\": 8054");
-	assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(j, "swarm_lb", true, &a, &sk, &strays), 0);
 	assert_false(lb_state_find(&a, "web")->complete);
 	free(j);
 	lb_state_clear(&a);
 
-	assert_int_equal(lb_nft_parse("not json", "swarm_lb", true, &a, &sk), -EINVAL);
-	assert_int_equal(lb_nft_parse("{\"x\": 1}", "swarm_lb", true, &a, &sk), -EINVAL);
+	assert_int_equal(lb_nft_parse("not json", "swarm_lb", true, &a, &sk, &strays), -EINVAL);
+	assert_int_equal(lb_nft_parse("{\"x\": 1}", "swarm_lb", true, &a, &sk, &strays), -EINVAL);
 	lb_state_clear(&d);
 }
 
@@ -970,6 +974,34 @@ static const char fixture_keep[] =
 	"ain\": \"svc_idle\", \"handle\": 19, \"expr\": [{\"reject\": {\"type\": \"icmp\", \"expr\": \"po"
 	"rt-unreachable\"}}]}}]}";
 
+/* Entries of our maps that lead to no service chain (a hand-made chain
+ * holding a port and a VIP): deleted by the next batch, nothing else. */
+static void test_nft_parse_strays(void **unused)
+{
+	(void)unused;
+	struct lb_state a;
+	bool sk;
+	lb_state_init(&a);
+	assert_int_equal(lb_nft_parse(fixture, "swarm_lb", true, &a, &sk, &strays), 0);
+	assert_null(strays);
+	lb_state_clear(&a);
+	char *j = replaced(fixture, "[{\"concat\": [\"tcp\", 9090]}, {\"goto\": {\"target\": \"svc_empty\"}}]",
+			   "[{\"concat\": [\"tcp\", 9090]}, {\"goto\": {\"target\": \"blocker\"}}]");
+	char *j2 = replaced(j, "[\"198.18.0.102\", {\"goto\": {\"target\": \"svc_one\"}}]",
+			    "[\"198.18.0.102\", {\"jump\": {\"target\": \"svc_gone\"}}]");
+	assert_int_equal(lb_nft_parse(j2, "swarm_lb", true, &a, &sk, &strays), 0);
+	assert_non_null(strays);
+	assert_string_equal(strays, "delete element ip swarm_lb vips { 198.18.0.102 }\n"
+				    "delete element ip swarm_lb ports { tcp . 9090 }\n");
+	assert_true(sk);
+	assert_true(lb_state_find(&a, "web")->complete);
+	free(strays);
+	strays = NULL;
+	free(j);
+	free(j2);
+	lb_state_clear(&a);
+}
+
 static void test_nft_parse_keep_source(void **unused)
 {
 	(void)unused;
@@ -982,7 +1014,7 @@ static void test_nft_parse_keep_source(void **unused)
 
 	/* Without masquerade expected: the skeleton is right, and both
 	 * ports-only services are complete and as desired. */
-	assert_int_equal(lb_nft_parse(fixture_keep, "swarm_lb", false, &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(fixture_keep, "swarm_lb", false, &a, &sk, &strays), 0);
 	assert_true(sk);
 	assert_int_equal(a.n_svcs, 2);
 	for (size_t i = 0; i < d.n_svcs; i++) {
@@ -996,21 +1028,21 @@ static void test_nft_parse_keep_source(void **unused)
 
 	/* A masquerading provider reads the same services but wants its
 	 * skeleton redone (the masquerade rule is missing). */
-	assert_int_equal(lb_nft_parse(fixture_keep, "swarm_lb", true, &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(fixture_keep, "swarm_lb", true, &a, &sk, &strays), 0);
 	assert_false(sk);
 	assert_int_equal(a.n_svcs, 2);
 	assert_true(lb_state_find(&a, "mesh")->complete);
 	lb_state_clear(&a);
 
 	/* And the other way: a masquerade rule where none should be. */
-	assert_int_equal(lb_nft_parse(fixture, "swarm_lb", false, &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(fixture, "swarm_lb", false, &a, &sk, &strays), 0);
 	assert_false(sk);
 	assert_int_equal(a.n_svcs, 3);
 	lb_state_clear(&a);
 
 	/* A ports-only chain whose map entries are gone: incomplete. */
 	char *j = replaced(fixture_keep, "[{\"concat\": [\"tcp\", 9090]}, {\"goto\": {\"target\": \"svc_idle\"}}], ", "");
-	assert_int_equal(lb_nft_parse(j, "swarm_lb", false, &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(j, "swarm_lb", false, &a, &sk, &strays), 0);
 	assert_true(sk);
 	assert_false(lb_state_find(&a, "idle")->complete);
 	assert_true(lb_state_find(&a, "mesh")->complete);
@@ -1023,7 +1055,7 @@ static void test_nft_parse_keep_source(void **unused)
 	char *j2 = replaced(j, "}}}, \"port\": 80}}", "}}}}}");
 	free(j);
 	j = j2;
-	assert_int_equal(lb_nft_parse(j, "swarm_lb", false, &a, &sk), 0);
+	assert_int_equal(lb_nft_parse(j, "swarm_lb", false, &a, &sk, &strays), 0);
 	assert_false(lb_state_find(&a, "mesh")->complete);
 	free(j);
 	lb_state_clear(&a);
@@ -1280,6 +1312,7 @@ int main(void)
 		cmocka_unit_test(test_nft_ports_only),
 		cmocka_unit_test(test_nft_keep_source),
 		cmocka_unit_test(test_nft_parse),
+		cmocka_unit_test(test_nft_parse_strays),
 		cmocka_unit_test(test_nft_parse_keep_source),
 		cmocka_unit_test(test_ipvs_service_msgs),
 		cmocka_unit_test(test_ipvs_dest_msgs),
