@@ -234,7 +234,7 @@ int seal_floor_parse(const char *s, size_t len, uint64_t *out)
 			return -EINVAL;
 		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
-	if (i == 0 || i > 20 || (i < len && !(i + 1 == len && s[i] == '\n')))
+	if (i == 0 || (i < len && !(i + 1 == len && s[i] == '\n')))
 		return -EINVAL;
 	*out = v;
 	return 0;

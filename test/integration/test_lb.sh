@@ -79,12 +79,13 @@ wrk_run() { # SECONDS URL [wrk args]
 # NODE's lbd balances PORT ("8081:80/tcp") in its ingress sandbox to N
 # backends, and sends it there from the node's namespace.
 mesh_programmed() { # NODE PORT N
-	local published=${2%%:*}/${2##*/} st
+	local pub=${2%%:*} proto=${2##*/} st
 	st=$(on "$1" swarm-lbd status) || return 1
-	jq -e --arg p "$2" --argjson n "$3" '.Namespaces[] | select(.Kind == "ingress") | .Services[]
-		| select((.Ports | index($p)) and (.Backends | length == $n))' <<< "$st" > /dev/null &&
-	jq -e --arg p "${published%%/*}:${published%%/*}/${published##*/}" '.Namespaces[]
-		| select(.Kind == "node") | .Services[] | select(.ID == "mesh") | select(.Ports | index($p))' <<< "$st" > /dev/null
+	jq -e --arg p "$2" --argjson n "$3" --arg m "$pub:$pub/$proto" '
+		([.Namespaces[] | select(.Kind == "ingress") | .Services[]
+		  | select((.Ports | index($p)) and (.Backends | length == $n))] | length > 0) and
+		([.Namespaces[] | select(.Kind == "node") | .Services[]
+		  | select(.ID == "mesh" and (.Ports | index($m)))] | length > 0)' <<< "$st" > /dev/null
 }
 
 t_up() {
