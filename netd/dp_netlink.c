@@ -36,6 +36,7 @@
  * to run one nftables command or to read or write one sysctl file, and
  * returns at once. */
 #include "datapath.h"
+#include "sealer_gro.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -266,9 +267,10 @@ static int link_change(struct nl_sock *sk, const char *name, struct rtnl_link *c
 	return r < 0 ? dpn_errno(r) : 0;
 }
 
-/* Caps the TCP super-frames sent through link name at max bytes
- * (IFLA_GSO_MAX_SIZE, which libnl has no setter for). */
-static int link_set_gso_max(struct nl_sock *sk, const char *name, uint32_t max)
+/* Caps the TCP super-frames sent through link name at max bytes: attr
+ * IFLA_GSO_MAX_SIZE, or GRO_IFLA_GSO_IPV4_MAX_SIZE (IPv4 only, Linux 6.3;
+ * older kernels ignore it). libnl has no setter for either. */
+static int link_set_gso_max(struct nl_sock *sk, const char *name, int attr, uint32_t max)
 {
 	int idx = link_ifindex(sk, name);
 	if (idx < 0)
@@ -277,7 +279,7 @@ static int link_set_gso_max(struct nl_sock *sk, const char *name, uint32_t max)
 	struct nl_msg *m = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST);
 	int r = !m ? -NLE_NOMEM : nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO);
 	if (r >= 0)
-		r = nla_put_u32(m, IFLA_GSO_MAX_SIZE, max);
+		r = nla_put_u32(m, attr, max);
 	if (r >= 0)
 		r = nl_send_sync(sk, m);   /* frees m */
 	else
@@ -642,7 +644,11 @@ static int dpn_ep_attach(void *ctx, const struct dp_network *net, const struct d
 	if ((r = br) < 0 || (r = dpn_make_veth(ov, br, host, ep->ifname, ep->mac, sbfd, mtu)) < 0)
 		goto out;
 	step = "super-frame size";
-	if (net->encrypted && (r = link_set_gso_max(sb, ep->ifname, DP_SEALED_GSO_MAX)) < 0)
+	if (net->encrypted && (r = link_set_gso_max(sb, ep->ifname, IFLA_GSO_MAX_SIZE, DP_SEALED_GSO_MAX)) < 0)
+		goto out;
+	/* the host end passes the sealer's coalesced frames whole */
+	if (net->encrypted &&
+	    (r = link_set_gso_max(ov, host, GRO_IFLA_GSO_IPV4_MAX_SIZE, GRO_MAX_LEN)) < 0)
 		goto out;
 	step = "sandbox address";
 	if ((r = dpn_sandbox_config(sb, ep->ifname, ep->ip, net->prefixlen)) < 0)

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sockios.h>
 #include <linux/virtio_net.h>
 #include <net/if.h>
@@ -29,6 +31,7 @@
 #include "log.h"
 #include "pb.h"
 #include "seal.h"
+#include "sealer_gro.h"
 #include "sealer_wire.h"
 #include "util.h"
 
@@ -44,6 +47,7 @@
 #define TAP_READS 256                      /* frames per TAP wake-up (fairness) */
 #define UDP_ROUNDS 8                       /* recvmmsg batches per UDP wake-up */
 #define SOCKBUF (4 << 20)
+#define GRO_FRAMES 8                       /* opened frames held for one coalesced write */
 #define AUTH_LOG_S 10.0                    /* at most one failure log per vtep this often */
 
 /* A remote node: one sealing and one opening direction. */
@@ -91,6 +95,7 @@ struct counters {
 	uint64_t rekeys;
 	uint64_t too_big;
 	uint64_t trains_tx, trains_rx, trains_lost;
+	uint64_t coalesced;            /* frames written as part of another (sealer_gro.h) */
 };
 
 struct sealer {
@@ -111,7 +116,16 @@ struct sealer {
 	size_t nvteps;
 	struct peer *peers;            /* sorted by (vni, mac) */
 	size_t npeers;
-	uint8_t *pt;                   /* plaintext scratch: VNI || frame */
+	uint8_t *pt;                   /* plaintext scratch: VNI || frame (TX) */
+	/* RX: frames are opened into rxpt[nheld]; rxpt[0..nheld) hold the
+	 * frames of the coalesced write being built (gro) for gro_net */
+	uint8_t *rxpt[GRO_FRAMES];
+	size_t nheld;
+	struct gro gro;
+	struct net *gro_net;
+	struct iovec gro_iov[GRO_FRAMES + 1];
+	struct sw_frame held[GRO_FRAMES];
+	size_t gro_max;                /* largest coalesced frame; 0: none (big_tcp_probe) */
 	uint8_t *txbuf, *rxbuf;        /* SEALER_BATCH datagrams each */
 	struct mmsghdr txm[SEALER_BATCH], rxm[SEALER_BATCH];
 	struct iovec txv[SEALER_BATCH], rxv[SEALER_BATCH];
@@ -302,6 +316,37 @@ int sealer_set_floor_file(struct sealer *s, const char *path)
 void sealer_set_wall_clock(struct sealer *s, int64_t (*wall)(void))
 {
 	s->wall = wall ? wall : now_wall_ns;
+}
+
+void sealer_set_coalescing(struct sealer *s, size_t max)
+{
+	s->gro_max = max;
+}
+
+/* How big a coalesced frame this kernel takes (sealer_gro.h): asks for
+ * lo (ifindex 1 in every namespace) and looks for the attribute of
+ * Linux 6.3's BIG TCP. */
+static size_t gro_max_probe(void)
+{
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return GRO_MAX_LEGACY;
+	struct {
+		struct nlmsghdr n;
+		struct ifinfomsg i;
+	} req = {
+		.n = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST },
+		.i = { .ifi_family = AF_UNSPEC, .ifi_index = 1 },
+	};
+	size_t cap = 32768;
+	uint8_t *buf = xmalloc(cap);
+	ssize_t n = -1;
+	if (send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req))
+		n = recv(fd, buf, cap, 0);
+	bool big = n > 0 && gro_big_tcp_reply(buf, (size_t)n);
+	free(buf);
+	close(fd);
+	return big ? GRO_MAX_LEN : GRO_MAX_LEGACY;
 }
 
 /* Re-keys v's sealing direction; true when done (counted). */
@@ -581,24 +626,13 @@ static void auth_failed(struct sealer *s, struct vtep *v, const uint8_t *pkt, si
 	v->auth_unlogged = 0;
 }
 
-/* An opened plaintext pt[r] (VNI word [+ vnet header] + frame) into its
- * network's TAP. */
-static void deliver(struct sealer *s, uint8_t *pt, size_t r)
+/* One frame (with its vnet header, or none) into n's TAP. */
+static void tap_write(struct sealer *s, struct net *n, const struct virtio_net_hdr *vh,
+		      const uint8_t *f, size_t flen)
 {
-	struct sw_frame fr;
-	if (sw_frame_parse(pt, r, &fr) < 0) {
-		s->c.malformed++;
-		return;
-	}
-	uint32_t vni = fr.vni;
-	struct net *n = net_find(s, vni);
-	if (!n || n->fd < 0) {
-		s->c.unknown_vni++;
-		return;
-	}
 	struct iovec iov[2] = {
-		{ fr.vnet ? (void *)fr.vnet : (void *)&vnet_none, VNET_LEN },
-		{ (void *)fr.frame, fr.frame_len },
+		{ vh ? (void *)vh : (void *)&vnet_none, VNET_LEN },
+		{ (void *)f, flen },
 	};
 	if (writev(n->fd, iov, 2) < 0) {
 		s->c.tx_error++;
@@ -608,15 +642,90 @@ static void deliver(struct sealer *s, uint8_t *pt, size_t r)
 	}
 	n->rx_frames++;
 	s->c.rx_frames++;
-	s->c.rx_bytes += r;
+	s->c.rx_bytes += VNI_LEN + (vh ? VNET_LEN : 0) + flen;
 }
 
-/* Opens the sealed packet pkt[len] from v into s->pt[cap] and delivers
+/* Writes the held frames: one coalesced super-frame, or each alone (one
+ * held, or the TAP refused the big one: it needs memory the kernel may
+ * not find at once). Frees the slots. */
+static void gro_flush(struct sealer *s)
+{
+	struct net *n = s->gro_net;
+	size_t k = s->nheld;
+	s->nheld = 0;
+	s->gro_net = NULL;
+	if (!k || n->fd < 0)
+		return;
+	if (k > 1) {
+		gro_finish(&s->gro);
+		s->gro_iov[0] = (struct iovec){ &s->gro.vh, VNET_LEN };
+		s->gro_iov[1] = (struct iovec){ s->gro.head, s->gro.head_len };
+		if (writev(n->fd, s->gro_iov, (int)k + 1) >= 0) {
+			n->rx_frames += k;
+			s->c.rx_frames += k;
+			s->c.rx_bytes += (VNI_LEN + VNET_LEN) * k + s->gro.len + s->gro.hlen * (k - 1);
+			s->c.coalesced += k - 1;
+			return;
+		}
+		gro_undo(&s->gro);
+	}
+	for (size_t i = 0; i < k && n->fd >= 0; i++) {
+		struct virtio_net_hdr vh;
+		memcpy(&vh, s->held[i].vnet, sizeof(vh));
+		tap_write(s, n, &vh, s->held[i].frame, s->held[i].frame_len);
+	}
+}
+
+/* An opened plaintext pt[r] (VNI word [+ vnet header] + frame), in slot
+ * rxpt[nheld], into its network's TAP: held when it starts or continues
+ * a coalesced write (written by gro_flush, at the latest when the UDP
+ * batch is done), else written now, after what was held. */
+static void deliver(struct sealer *s, uint8_t *pt, size_t r)
+{
+	struct sw_frame fr;
+	if (sw_frame_parse(pt, r, &fr) < 0) {
+		s->c.malformed++;
+		return;
+	}
+	struct net *n = net_find(s, fr.vni);
+	if (!n || n->fd < 0) {
+		s->c.unknown_vni++;
+		return;
+	}
+	struct virtio_net_hdr vh;
+	if (fr.vnet)
+		memcpy(&vh, fr.vnet, sizeof(vh));   /* it may sit unaligned */
+	size_t slot = s->nheld;
+	if (fr.vnet && s->gro_net == n && gro_append(&s->gro, fr.frame, fr.frame_len, &vh)) {
+		s->held[slot] = fr;
+		s->gro_iov[slot + 1] = (struct iovec){ (void *)(fr.frame + s->gro.hlen),
+						      fr.frame_len - s->gro.hlen };
+		if (++s->nheld == GRO_FRAMES || s->gro.closed)
+			gro_flush(s);
+		return;
+	}
+	gro_flush(s);
+	if (fr.vnet && s->gro_max && gro_start(&s->gro, (uint8_t *)fr.frame, fr.frame_len, &vh,
+					       s->gro_max) && !s->gro.closed) {
+		/* its slot becomes the first */
+		uint8_t *t = s->rxpt[0];
+		s->rxpt[0] = s->rxpt[slot];
+		s->rxpt[slot] = t;
+		s->held[0] = fr;
+		s->gro_net = n;
+		s->nheld = 1;
+		return;
+	}
+	tap_write(s, n, fr.vnet ? &vh : NULL, fr.frame, fr.frame_len);
+}
+
+/* Opens the sealed packet pkt[len] from v into s->rxpt[s->nheld] and delivers
  * it; failures are counted (and logged, for authentication). */
 static void open_deliver(struct sealer *s, struct vtep *v, const uint8_t *pkt, size_t len,
 			 size_t cap)
 {
-	ssize_t r = seal_rx_open(&v->rx, s->ring, s->nring, pkt, len, s->pt, cap);
+	uint8_t *pt = s->rxpt[s->nheld];
+	ssize_t r = seal_rx_open(&v->rx, s->ring, s->nring, pkt, len, pt, cap);
 	if (r < 0) {
 		if (r == -EKEYREJECTED)
 			auth_failed(s, v, pkt, len);
@@ -626,7 +735,7 @@ static void open_deliver(struct sealer *s, struct vtep *v, const uint8_t *pkt, s
 			s->c.malformed++;
 		return;
 	}
-	deliver(s, s->pt, (size_t)r);
+	deliver(s, pt, (size_t)r);
 }
 
 /* One sealed datagram pkt[len] from the underlay: a frame alone, or one
@@ -694,6 +803,7 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (r < SEALER_BATCH)
 			break;
 	}
+	gro_flush(s);
 }
 
 /* ---- TAPs ---- */
@@ -1253,6 +1363,7 @@ void sealer_status(const struct sealer *s, Swarm__SealerStatus *st)
 	st->rekeys = c->rekeys;
 	st->trains_tx = c->trains_tx;
 	st->trains_rx = c->trains_rx;
+	st->coalesced = c->coalesced;
 	st->trains_lost = c->trains_lost;
 	st->drop_too_big = c->too_big;
 	st->key_ids = xcalloc(s->nring + 1, sizeof(*st->key_ids));
@@ -1350,6 +1461,8 @@ int sealer_new(struct ev_loop *loop, struct sealer **out)
 	s->loop = loop;
 	s->udp = -1;
 	s->pt = xmalloc(PT_BUF);
+	for (size_t i = 0; i < GRO_FRAMES; i++)
+		s->rxpt[i] = xmalloc(PT_BUF);
 	s->seg = 1472;
 	s->txbuf = xmalloc((size_t)SEALER_BATCH * PKT_CAP);
 	s->rxbuf = xmalloc((size_t)SEALER_BATCH * PKT_CAP);
@@ -1366,6 +1479,9 @@ int sealer_new(struct ev_loop *loop, struct sealer **out)
 	ev_init(&s->retry, retry_cb);
 	s->retry.data = s;
 	s->wall = now_wall_ns;
+	s->gro_max = gro_max_probe();
+	log_info("sealer, coalescing received TCP super-frames up to %zu bytes%s", s->gro_max,
+		 s->gro_max > GRO_MAX_LEGACY ? " (BIG TCP)" : "");
 	ev_init(&s->floor_t, floor_cb);
 	s->floor_t.repeat = FLOOR_CHECK_S;
 	s->floor_t.data = s;
@@ -1394,6 +1510,8 @@ void sealer_free(struct sealer *s)
 	free(s->peers);
 	OPENSSL_cleanse(s->ring, sizeof(s->ring));
 	free(s->pt);
+	for (size_t i = 0; i < GRO_FRAMES; i++)
+		free(s->rxpt[i]);
 	free(s->txbuf);
 	free(s->rxbuf);
 	free(s);

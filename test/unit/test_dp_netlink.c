@@ -59,6 +59,7 @@
 #include <nftables/libnftables.h>
 
 #include "netd/datapath.h"
+#include "netd/sealer_gro.h"
 #include "util.h"
 #include "netns_util.h"
 
@@ -190,6 +191,33 @@ static uint32_t link_mtu(const char *nspath, const char *name)
 	}
 	nl_socket_free(sk);
 	return mtu;
+}
+
+static int gso4_cb(struct nl_msg *m, void *arg)
+{
+	struct nlattr *tb[GRO_IFLA_GSO_IPV4_MAX_SIZE + 1];
+	if (nlmsg_parse(nlmsg_hdr(m), sizeof(struct ifinfomsg), tb, GRO_IFLA_GSO_IPV4_MAX_SIZE,
+			NULL) == 0 && tb[GRO_IFLA_GSO_IPV4_MAX_SIZE])
+		*(uint32_t *)arg = nla_get_u32(tb[GRO_IFLA_GSO_IPV4_MAX_SIZE]);
+	return NL_OK;
+}
+
+/* gso_ipv4_max_size of link name in nspath (0: absent, or a kernel before
+ * 6.3), which libnl does not parse. */
+static uint32_t link_gso_ipv4_max(const char *nspath, const char *name)
+{
+	struct nl_sock *sk = sock_in(nspath);
+	uint32_t v = 0;
+	struct rtnl_link *l;
+	if (rtnl_link_get_kernel(sk, 0, name, &l) == 0) {
+		struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = rtnl_link_get_ifindex(l) };
+		rtnl_link_put(l);
+		nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, gso4_cb, &v);
+		if (nl_send_simple(sk, RTM_GETLINK, 0, &ifi, sizeof(ifi)) >= 0)
+			nl_recvmsgs_default(sk);
+	}
+	nl_socket_free(sk);
+	return v;
 }
 
 /* Whether link name in nspath has alias (false when the link is absent). */
@@ -454,6 +482,8 @@ static void test_overlay_ping(void **unused)
 	assert_int_equal(dp_netlink_ns_path(fx.pa, VNI, ov, sizeof(ov)), 0);
 	assert_int_equal(link_mtu(ov, "vxlan0"), 1350);
 	assert_int_equal(link_mtu(ov, "vec6132a0b"), 1350);
+	if (link_gso_ipv4_max(ov, "lo"))   /* plain networks keep the default */
+		assert_int_equal(link_gso_ipv4_max(ov, "vec6132a0b"), 65536);
 	assert_int_equal(link_mtu(fx.ct_a, "eth0"), 1350);
 	assert_int_equal(link_mtu(fx.ct_b, "eth0"), 1350);
 
@@ -720,6 +750,9 @@ static void test_encrypted_network(void **unused)
 	assert_int_equal(link_has_addr(ov, "br0", "198.19.43.1/24"), 1);
 	assert_int_equal(link_mtu(ov, "vxlan0"), 0);       /* none */
 	assert_int_equal(link_mtu(ov, "vec6132b0c"), ENC_MTU); /* host end of .12 */
+	/* it passes the sealer's coalesced frames whole (on 6.3+ kernels) */
+	if (link_gso_ipv4_max(ov, "lo"))
+		assert_int_equal(link_gso_ipv4_max(ov, "vec6132b0c"), GRO_MAX_LEN);
 	assert_int_equal(link_mtu(fx.ct_b, "eth1"), ENC_MTU);
 	assert_int_equal(link_has_addr(fx.ct_b, "eth1", "198.19.43.12/24"), 1);
 	assert_int_equal(link_mtu(fx.ct_b, "eth0"), 1350); /* the plain network's leg */

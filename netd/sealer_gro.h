@@ -1,0 +1,82 @@
+/* Receive coalescing of TCP super-frames before they enter a TAP.
+ *
+ * A receiving sealer that finds several opened trains of one TCP flow
+ * ready at once (it drained them in one batch) writes them into the TAP
+ * as a single super-frame, as the kernel's GRO would: the receiving
+ * stack then handles one packet, wakes its reader once and acknowledges
+ * once, instead of once per train. The acknowledgements are frames the
+ * other way through both sealers, so fewer of them saves work on both
+ * nodes.
+ *
+ * Pure functions over caller-owned bytes: gro_start takes the first
+ * frame (its headers are rewritten in place by gro_finish), gro_append
+ * decides whether a further frame continues it exactly (same flow and
+ * headers, the next sequence number, full segments), the caller then
+ * writes the head frame followed by each appended frame's payload. A
+ * merged frame over 65,535 bytes carries IPv4 total length 0, as the
+ * kernel's BIG TCP does (iph_totlen); the TCP checksum stays partial
+ * (VIRTIO_NET_HDR_F_NEEDS_CSUM) over the pseudo-header of the new length.
+ * Only IPv4 with TCP over Ethernet without VLAN tags is coalesced; any
+ * other frame is written alone. */
+#ifndef SWARM_SEALER_GRO_H
+#define SWARM_SEALER_GRO_H
+
+#include <linux/virtio_net.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GRO_MAX_LEN (256u * 1024)   /* largest merged frame (BIG TCP) */
+#define GRO_MAX_LEGACY 65535u       /* largest without BIG TCP */
+
+/* IFLA_GSO_IPV4_MAX_SIZE of Linux 6.3's linux/if_link.h (not in older
+ * headers): the largest IPv4 TCP super-frame a link sends whole. netd
+ * raises it on the container-facing ends of encrypted networks, so that
+ * a coalesced frame crosses them unsegmented. */
+#define GRO_IFLA_GSO_IPV4_MAX_SIZE 63
+
+struct gro {
+	uint8_t *head;                  /* first frame: Ethernet header on */
+	struct virtio_net_hdr vh;       /* its vnet header */
+	size_t head_len;
+	size_t hlen;                    /* Ethernet + IP + TCP header bytes */
+	size_t len;                     /* merged frame bytes so far */
+	size_t max;                     /* ... at most */
+	size_t frames;
+	uint32_t next_seq;              /* sequence number a next frame must start at */
+	bool closed;                    /* the last frame carried PSH/FIN or a short segment */
+	uint8_t flags;                  /* PSH/FIN gathered from appended frames */
+	/* the head's fields as received, for gro_undo */
+	uint16_t tot_len, ip_csum, tcp_csum, window;
+	uint16_t last_window;
+	uint8_t tcp_flags;
+};
+
+/* Whether f[len] (a frame from a vnet-headed plaintext, header *vh) may
+ * be coalesced: a TCPv4 super-frame with a partial checksum and
+ * consistent lengths. If so g holds it as the head (and a copy of *vh,
+ * to write before it), to grow to at most max bytes (GRO_MAX_LEN). */
+bool gro_start(struct gro *g, uint8_t *f, size_t len, const struct virtio_net_hdr *vh,
+	       size_t max);
+
+/* Whether f[len] (header *vh) continues g exactly. If so it is counted
+ * in g and the caller writes f[g->hlen..len) after what g holds; the
+ * frame's own headers are not written. */
+bool gro_append(struct gro *g, const uint8_t *f, size_t len, const struct virtio_net_hdr *vh);
+
+/* Rewrites the head's IP total length and checksum, TCP flags, window
+ * (the last frame's) and pseudo-header checksum for the merged length. A
+ * no-op for one frame. */
+void gro_finish(struct gro *g);
+
+/* Puts the head's headers back as received (to write the frames one by
+ * one when the merged write was refused). */
+void gro_undo(struct gro *g);
+
+/* Whether an RTM_NEWLINK reply msg[len] (to RTM_GETLINK) carries
+ * GRO_IFLA_GSO_IPV4_MAX_SIZE: the kernel (6.3 or later) then takes IPv4
+ * super-frames over 64 KB (BIG TCP), and a merged frame may grow to
+ * GRO_MAX_LEN; otherwise to GRO_MAX_LEGACY. False for anything malformed. */
+bool gro_big_tcp_reply(const uint8_t *msg, size_t len);
+
+#endif
