@@ -18,7 +18,8 @@
 #   CPU/Gbit/s   CPU seconds of the whole machine (/proc/stat, all cores,
 #                everything: iperf3, the kernel, the sealers) per Gbit
 #                carried; and of the two sealers alone for encrypted
-# Knobs: REPS (3), DURATION (10 s), STREAMS (1).
+# Knobs: REPS (3), DURATION (10 s), STREAMS (1), CC (TCP congestion
+# control for iperf3 -C; default: the kernel's, net.ipv4.tcp_congestion_control).
 set -euo pipefail
 
 BUILD=${1:?usage: encrypted_perf.sh BUILDDIR}
@@ -26,6 +27,7 @@ BUILD=$(cd "$BUILD" && pwd)
 REPS=${REPS:-3}
 DURATION=${DURATION:-10}
 STREAMS=${STREAMS:-1}
+CC=${CC:-$(sysctl -n net.ipv4.tcp_congestion_control)}
 PREFIX=encp
 LAB=("$BUILD/lab/swarm-lab" --prefix "$PREFIX")
 RUN=/run/swarm-lab/$PREFIX
@@ -45,7 +47,7 @@ trap cleanup EXIT
 adm() { "${LAB[@]}" exec node1 -- swarmadm "$@"; }
 on() { local n=$1; shift; "${LAB[@]}" exec "$n" -- "$@"; }
 
-echo "encrypted_perf: 2-node lab; iperf3 -P $STREAMS, $REPS reps of ${DURATION}s"
+echo "encrypted_perf: 2-node lab; iperf3 -P $STREAMS -C $CC, $REPS reps of ${DURATION}s"
 "${LAB[@]}" up --nodes 2 > "$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
 adm network create --driver overlay --opt encrypted --subnet 198.18.40.0/24 ol_enc > /dev/null
 adm network create --driver overlay --subnet 198.18.41.0/24 ol_plain > /dev/null
@@ -94,7 +96,7 @@ run() { # KIND IP
 	local c0 c1 s0 s1 p0 p1 bps gb a0 a1 b0 b1
 	c0=$(cpu_total); s0=$(sealer_ticks); a0=$(sealer_ticks node1); b0=$(sealer_ticks node2)
 	p0=$(veth_packets)
-	nsenter --net="$ns1" timeout $((DURATION + 30)) iperf3 -c "$2" -t "$DURATION" -P "$STREAMS" -J > "$work/$1.json"
+	nsenter --net="$ns1" timeout $((DURATION + 30)) iperf3 -c "$2" -t "$DURATION" -P "$STREAMS" -C "$CC" -J > "$work/$1.json"
 	c1=$(cpu_total); s1=$(sealer_ticks); a1=$(sealer_ticks node1); b1=$(sealer_ticks node2)
 	[ "$1" = enc ] && awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v d="$DURATION" -v hz="$HZ" \
 		'BEGIN { printf "    sealer CPU: node1 (sending) %.0f%%, node2 (receiving) %.0f%% of a core\n", 100 * a / hz / d, 100 * b / hz / d }' >&2
@@ -121,6 +123,6 @@ printf "%-10s %10s %12s %14s %14s\n" plain "$pg" "$(col "$work/plain" 2)" "$(col
 printf "%-10s %10s %12s %14s %14s\n" encrypted "$eg" "$(col "$work/enc" 2)" "$(col "$work/enc" 3)" "$(col "$work/enc" 4)"
 awk -v e="$eg" -v p="$pg" 'BEGIN { printf "ratio encrypted / plain: %.2f (goal >= 0.5)\n", e / p }'
 for n in node1 node2; do
-	echo "$n sealer: $(on "$n" swarm-netd status | jq -c '.Sealer.Status | {TxFrames, RxFrames, DropAuth, DropReplay, DropNoPeer, DropMalformed, DropTxError}')"
+	echo "$n sealer: $(on "$n" swarm-netd status | jq -c '.Sealer.Status | {TxFrames, RxFrames, TrainsTx, TrainsRx, Coalesced, DropAuth, DropReplay, DropNoPeer, DropMalformed, DropTxError}')"
 	echo "$n kernel: $(on "$n" nstat -az UdpRcvbufErrors UdpSndbufErrors IpReasmFails IpReasmOKs IpFragCreates 2> /dev/null | awk 'NR > 1 { printf "%s=%s ", $1, $2 }')"
 done
