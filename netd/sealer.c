@@ -125,7 +125,7 @@ struct sealer {
 	struct net *gro_net;
 	struct iovec gro_iov[GRO_FRAMES + 1];
 	struct sw_frame held[GRO_FRAMES];
-	size_t gro_max;                /* largest coalesced frame; 0: none (big_tcp_probe) */
+	size_t gro_max;                /* coalesced frames stay below; 0: none (gro_max_probe) */
 	uint8_t *txbuf, *rxbuf;        /* SEALER_BATCH datagrams each */
 	struct mmsghdr txm[SEALER_BATCH], rxm[SEALER_BATCH];
 	struct iovec txv[SEALER_BATCH], rxv[SEALER_BATCH];
@@ -666,6 +666,15 @@ static void gro_flush(struct sealer *s)
 			s->c.rx_bytes += (VNI_LEN + VNET_LEN) * k + s->gro.len + s->gro.hlen * (k - 1);
 			s->c.coalesced += k - 1;
 			return;
+		}
+		/* refused for good (not a momentary shortage): this kernel does
+		 * not take what the probe promised; step the limit down */
+		if (errno != ENOMEM && errno != ENOBUFS && errno != EAGAIN && errno != EINTR) {
+			size_t was = s->gro_max;
+			s->gro_max = was > GRO_MAX_LEGACY ? GRO_MAX_LEGACY : 0;
+			log_warn("sealer, vni %u: a coalesced %zu-byte frame was refused (%s); "
+				 "coalescing below %zu bytes from now on", n->vni, s->gro.len,
+				 strerror(errno), s->gro_max);
 		}
 		gro_undo(&s->gro);
 	}
@@ -1364,6 +1373,7 @@ void sealer_status(const struct sealer *s, Swarm__SealerStatus *st)
 	st->trains_tx = c->trains_tx;
 	st->trains_rx = c->trains_rx;
 	st->coalesced = c->coalesced;
+	st->coalesce_max = s->gro_max;
 	st->trains_lost = c->trains_lost;
 	st->drop_too_big = c->too_big;
 	st->key_ids = xcalloc(s->nring + 1, sizeof(*st->key_ids));
@@ -1480,7 +1490,7 @@ int sealer_new(struct ev_loop *loop, struct sealer **out)
 	s->retry.data = s;
 	s->wall = now_wall_ns;
 	s->gro_max = gro_max_probe();
-	log_info("sealer, coalescing received TCP super-frames up to %zu bytes%s", s->gro_max,
+	log_info("sealer, coalescing received TCP super-frames below %zu bytes%s", s->gro_max,
 		 s->gro_max > GRO_MAX_LEGACY ? " (BIG TCP)" : "");
 	ev_init(&s->floor_t, floor_cb);
 	s->floor_t.repeat = FLOOR_CHECK_S;

@@ -86,7 +86,7 @@ void sealer_free(struct sealer *s);
 int sealer_set_floor_file(struct sealer *s, const char *path);
 /* Replaces the wall clock (ns; now_wall_ns by default): for tests. */
 void sealer_set_wall_clock(struct sealer *s, int64_t (*wall)(void));
-/* Coalesced writes into the TAPs (sealer_gro.h) of at most max bytes; 0
+/* Coalesced writes into the TAPs (sealer_gro.h) below max bytes; 0
  * writes every frame alone. Probed at sealer_new: for tests. */
 void sealer_set_coalescing(struct sealer *s, size_t max);
 

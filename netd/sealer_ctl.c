@@ -283,6 +283,7 @@ struct json_object *sealer_ctl_json(const struct sealer_ctl *c)
 	json_object_object_add(s, "TrainsTx", json_object_new_uint64(st->trains_tx));
 	json_object_object_add(s, "TrainsRx", json_object_new_uint64(st->trains_rx));
 	json_object_object_add(s, "Coalesced", json_object_new_uint64(st->coalesced));
+	json_object_object_add(s, "CoalesceMax", json_object_new_uint64(st->coalesce_max));
 	json_object_object_add(s, "TrainsLost", json_object_new_uint64(st->trains_lost));
 	json_object_object_add(s, "DropTooBig", json_object_new_uint64(st->drop_too_big));
 	json_object_object_add(s, "TxBytes", json_object_new_uint64(st->tx_bytes));

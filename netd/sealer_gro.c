@@ -37,8 +37,8 @@ static bool tcp4_frame(const uint8_t *f, size_t len, const struct virtio_net_hdr
 	if (len < ETH_LEN + 20 + 20 || get16(f + 12) != 0x0800)
 		return false;
 	const uint8_t *ip = f + ETH_LEN;
-	size_t ihl = (size_t)(ip[0] & 15) * 4;
-	if (ip[0] >> 4 != 4 || ihl < 20 || ip[9] != 6 || len < ETH_LEN + ihl + 20)
+	size_t ihl = 20;
+	if (ip[0] != 0x45 || ip[9] != 6)
 		return false;
 	/* DF, not a fragment; the length as the frame has it */
 	if ((get16(ip + 6) & 0xbfff) != 0 || !(ip[6] & 0x40) || get16(ip + 2) != len - ETH_LEN)
@@ -60,7 +60,7 @@ bool gro_start(struct gro *g, uint8_t *f, size_t len, const struct virtio_net_hd
 	memset(g, 0, sizeof(*g));
 	if (max > GRO_MAX_LEN)
 		max = GRO_MAX_LEN;
-	if (!tcp4_frame(f, len, vh, &l4, &hlen) || len > max)
+	if (!tcp4_frame(f, len, vh, &l4, &hlen) || len >= max)
 		return false;
 	const uint8_t *th = f + l4;
 	g->head = f;
@@ -93,7 +93,7 @@ bool gro_append(struct gro *g, const uint8_t *f, size_t len, const struct virtio
 	if (!g->frames || g->closed || !tcp4_frame(f, len, vh, &l4, &hlen))
 		return false;
 	if (hlen != g->hlen || vh->gso_size != g->vh.gso_size || vh->gso_type != g->vh.gso_type ||
-	    g->len + (len - hlen) > g->max)
+	    g->len + (len - hlen) >= g->max)
 		return false;
 	const uint8_t *ip = f + ETH_LEN, *hip = g->head + ETH_LEN;
 	const uint8_t *th = f + l4, *hth = g->head + l4;

@@ -16,8 +16,9 @@
  * merged frame over 65,535 bytes carries IPv4 total length 0, as the
  * kernel's BIG TCP does (iph_totlen); the TCP checksum stays partial
  * (VIRTIO_NET_HDR_F_NEEDS_CSUM) over the pseudo-header of the new length.
- * Only IPv4 with TCP over Ethernet without VLAN tags is coalesced; any
- * other frame is written alone. */
+ * Only IPv4 without options, with TCP, over Ethernet without VLAN tags
+ * is coalesced (as the kernel's GRO: a header other than 0x45 is not);
+ * any other frame is written alone. */
 #ifndef SWARM_SEALER_GRO_H
 #define SWARM_SEALER_GRO_H
 
@@ -26,8 +27,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GRO_MAX_LEN (256u * 1024)   /* largest merged frame (BIG TCP) */
-#define GRO_MAX_LEGACY 65535u       /* largest without BIG TCP */
+/* A merged frame (Ethernet header on) stays below a limit: below a
+ * link's gso_ipv4_max_size the kernel passes it whole (it segments from
+ * that size on). */
+#define GRO_MAX_LEN (256u * 1024)   /* limit with BIG TCP */
+#define GRO_MAX_LEGACY 65536u       /* limit without: IPv4 total length 65535 at most */
 
 /* IFLA_GSO_IPV4_MAX_SIZE of Linux 6.3's linux/if_link.h (not in older
  * headers): the largest IPv4 TCP super-frame a link sends whole. netd
@@ -41,10 +45,10 @@ struct gro {
 	size_t head_len;
 	size_t hlen;                    /* Ethernet + IP + TCP header bytes */
 	size_t len;                     /* merged frame bytes so far */
-	size_t max;                     /* ... at most */
+	size_t max;                     /* ... stays below */
 	size_t frames;
 	uint32_t next_seq;              /* sequence number a next frame must start at */
-	bool closed;                    /* the last frame carried PSH/FIN or a short segment */
+	bool closed;                    /* the last frame ends a merge (gro_start says which) */
 	uint8_t flags;                  /* PSH/FIN gathered from appended frames */
 	/* the head's fields as received, for gro_undo */
 	uint16_t tot_len, ip_csum, tcp_csum, window;
@@ -55,7 +59,8 @@ struct gro {
 /* Whether f[len] (a frame from a vnet-headed plaintext, header *vh) may
  * be coalesced: a TCPv4 super-frame with a partial checksum and
  * consistent lengths. If so g holds it as the head (and a copy of *vh,
- * to write before it), to grow to at most max bytes (GRO_MAX_LEN). */
+ * to write before it), to grow while below max bytes (at most
+ * GRO_MAX_LEN). */
 bool gro_start(struct gro *g, uint8_t *f, size_t len, const struct virtio_net_hdr *vh,
 	       size_t max);
 
@@ -75,8 +80,8 @@ void gro_undo(struct gro *g);
 
 /* Whether an RTM_NEWLINK reply msg[len] (to RTM_GETLINK) carries
  * GRO_IFLA_GSO_IPV4_MAX_SIZE: the kernel (6.3 or later) then takes IPv4
- * super-frames over 64 KB (BIG TCP), and a merged frame may grow to
- * GRO_MAX_LEN; otherwise to GRO_MAX_LEGACY. False for anything malformed. */
+ * super-frames over 64 KB (BIG TCP), and the limit is GRO_MAX_LEN;
+ * otherwise GRO_MAX_LEGACY. False for anything malformed. */
 bool gro_big_tcp_reply(const uint8_t *msg, size_t len);
 
 #endif

@@ -9,4 +9,14 @@ int make_netns(const char *path);
 /* Unmounts and removes path; "" is a no-op. */
 void drop_netns(const char *path);
 
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Sets the u32 link attribute attr (IFLA_*, also those iproute2 does not
+ * know) of ifname in path's namespace. 0 or -errno. */
+int netns_link_set_u32(const char *path, const char *ifname, unsigned short attr, uint32_t v);
+/* The kernel's RTM_NEWLINK reply for ifname in path's namespace into
+ * reply[cap]: its length or -errno. */
+ssize_t netns_link_get(const char *path, const char *ifname, void *reply, size_t cap);
+
 #endif

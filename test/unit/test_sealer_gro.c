@@ -131,11 +131,13 @@ static void test_legacy_length(void **unused)
 	lb = frame(b, &vb, 5 + 45 * MSS, 45, 0, ACK);
 	assert_true(gro_start(&g, a, la, &va, GRO_MAX_LEGACY));
 	assert_false(gro_append(&g, b, lb, &vb));
-	/* and the big one */
-	assert_true(gro_start(&g, a, la, &va, 2 * la - HLEN - 1));
-	assert_false(gro_append(&g, b, lb, &vb));
+	/* a merged frame stays below the limit (a link segments from its
+	 * gso_ipv4_max_size on) */
 	assert_true(gro_start(&g, a, la, &va, 2 * la - HLEN));
+	assert_false(gro_append(&g, b, lb, &vb));
+	assert_true(gro_start(&g, a, la, &va, 2 * la - HLEN + 1));
 	assert_true(gro_append(&g, b, lb, &vb));
+	assert_false(gro_start(&g, a, la, &va, la));
 }
 
 /* b, one field changed by edit, does not continue a. */
@@ -192,6 +194,9 @@ static void test_refusals(void **unused)
 	v = va;
 	v.csum_start = 14;
 	assert_false(gro_start(&g, a, la, &v, GRO_MAX_LEN));
+	a[14] = 0x46;                               /* IP options, as GRO refuses */
+	assert_false(gro_start(&g, a, la, &va, GRO_MAX_LEN));
+	frame(a, &va, 7, 4, 0, ACK);
 	a[14 + 6] = 0;                              /* no DF */
 	assert_false(gro_start(&g, a, la, &va, GRO_MAX_LEN));
 	frame(a, &va, 7, 4, 0, ACK);
