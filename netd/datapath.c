@@ -409,12 +409,17 @@ static void dp_add_eps(struct dp_run *run, const bool *ready)
 		const struct dp_local_ep *d = &run->desired->eps[i];
 		if (!dp_net_ready(run, ready, d->vni))
 			continue;
+		const struct dp_network *net = dp_state_find_network(run->desired, d->vni);
 		if (dp_kept_net(run, d->vni)) {
 			const struct dp_local_ep *a = dp_find_ep(run->actual, d->vni, d->task_id);
-			if (a && dp_ep_same(a, d))
+			if (a && dp_ep_same(a, d)) {
+				/* kept: only its host end's size, if an earlier netd
+				 * made it (0: the kernel does not say) */
+				if (net->encrypted && a->host_gso4 && a->host_gso4 < DP_SEALED_HOST_GSO)
+					dp_count(run, ops->ep_tune(run->p->ctx, net, a));
 				continue;
+			}
 		}
-		const struct dp_network *net = dp_state_find_network(run->desired, d->vni);
 		dp_count(run, ops->ep_attach(run->p->ctx, net, d));
 	}
 }

@@ -36,6 +36,9 @@
  * super-frame's train (sealer.h) then fits one UDP_SEGMENT send of
  * 65507 bytes with its per-datagram headers. */
 #define DP_SEALED_GSO_MAX 62000
+/* gso_ipv4_max_size of their host ends: swarm-sealer's coalesced frames
+ * (sealer_gro.h GRO_MAX_LEN) cross them whole. */
+#define DP_SEALED_HOST_GSO (256u * 1024)
 #define DP_TASK_ID_MAX 64
 #define DP_PATH_MAX 256
 
@@ -65,6 +68,7 @@ struct dp_local_ep {
 	char netns[DP_PATH_MAX];           /* sandbox netns file; "" in actual state (not read back) */
 	char ifname[IFNAMSIZ];             /* name inside the sandbox ("eth0") */
 	char host_ifname[IFNAMSIZ];        /* actual state only: the veth end in the overlay ns */
+	uint32_t host_gso4;                /* actual state only: its gso_ipv4_max_size (0: unknown) */
 	struct in_addr ip;                 /* address inside the subnet */
 	uint8_t mac[6];                    /* MAC of the sandbox end */
 };
@@ -171,6 +175,10 @@ struct dp_ops {
 	int (*ep_attach)(void *ctx, const struct dp_network *net, const struct dp_local_ep *ep);
 	/* Removes the veth pair of ep (as dumped or as desired). Absent: 0. */
 	int (*ep_detach)(void *ctx, const struct dp_local_ep *ep);
+	/* Puts right, in place, what ep_attach sets on the host end of an
+	 * attachment on encrypted net and an earlier netd did not
+	 * (DP_SEALED_HOST_GSO); ep as dumped. The attachment is untouched. */
+	int (*ep_tune)(void *ctx, const struct dp_network *net, const struct dp_local_ep *ep);
 	int (*fdb_add)(void *ctx, const struct dp_fdb *f);
 	int (*fdb_del)(void *ctx, const struct dp_fdb *f);
 	int (*neigh_add)(void *ctx, const struct dp_neigh *n);

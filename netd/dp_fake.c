@@ -161,6 +161,7 @@ static int fake_ep_attach(void *ctx, const struct dp_network *net, const struct 
 		return -ENOENT;
 	struct dp_local_ep e = *ep;
 	snprintf(e.host_ifname, sizeof(e.host_ifname), "ve%08x", ntohl(ep->ip.s_addr));
+	e.host_gso4 = net->encrypted ? DP_SEALED_HOST_GSO : 65536;
 	err = dp_state_add_local(&f->kernel, &e);
 	if (err)
 		return err;
@@ -184,6 +185,22 @@ static int fake_ep_detach(void *ctx, const struct dp_local_ep *ep)
 			fake_remove_at(k->eps, &k->n_eps, i, sizeof(*k->eps));
 			break;
 		}
+	fake_record(f, line);
+	return 0;
+}
+
+static int fake_ep_tune(void *ctx, const struct dp_network *net, const struct dp_local_ep *ep)
+{
+	struct dp_fake *f = ctx;
+	char line[160];
+	snprintf(line, sizeof(line), "ep_tune %u %s %s", net->vni, ep->task_id, ep->host_ifname);
+	int err = fake_should_fail(f, line);
+	if (err)
+		return err;
+	struct dp_state *k = &f->kernel;
+	for (size_t i = 0; i < k->n_eps; i++)
+		if (k->eps[i].vni == ep->vni && strcmp(k->eps[i].host_ifname, ep->host_ifname) == 0)
+			k->eps[i].host_gso4 = DP_SEALED_HOST_GSO;
 	fake_record(f, line);
 	return 0;
 }
@@ -353,6 +370,7 @@ static const struct dp_ops dp_fake_ops = {
 	.net_del = fake_net_del,
 	.ep_attach = fake_ep_attach,
 	.ep_detach = fake_ep_detach,
+	.ep_tune = fake_ep_tune,
 	.fdb_add = fake_fdb_add,
 	.fdb_del = fake_fdb_del,
 	.neigh_add = fake_neigh_add,

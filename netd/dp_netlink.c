@@ -65,6 +65,8 @@
 #include "log.h"
 #include "util.h"
 
+_Static_assert(DP_SEALED_HOST_GSO == GRO_MAX_LEN, "host ends pass what the sealer coalesces");
+
 #define DPN_NSFS_MAGIC 0x6e736673
 #define DPN_BRIDGE "br0"
 #define DPN_VXLAN "vxlan0"
@@ -648,7 +650,7 @@ static int dpn_ep_attach(void *ctx, const struct dp_network *net, const struct d
 		goto out;
 	/* the host end passes the sealer's coalesced frames whole */
 	if (net->encrypted &&
-	    (r = link_set_gso_max(ov, host, GRO_IFLA_GSO_IPV4_MAX_SIZE, GRO_MAX_LEN)) < 0)
+	    (r = link_set_gso_max(ov, host, GRO_IFLA_GSO_IPV4_MAX_SIZE, DP_SEALED_HOST_GSO)) < 0)
 		goto out;
 	step = "sandbox address";
 	if ((r = dpn_sandbox_config(sb, ep->ifname, ep->ip, net->prefixlen)) < 0)
@@ -686,6 +688,21 @@ static int dpn_ep_detach(void *ctx, const struct dp_local_ep *ep)
 	if (r < 0)
 		log_err("datapath, vni %u: detach of task %s (%s): %s", ep->vni, ep->task_id,
 			host, strerror(-r));
+	return r;
+}
+
+static int dpn_ep_tune(void *ctx, const struct dp_network *net, const struct dp_local_ep *ep)
+{
+	struct dp_nl *nl = ctx;
+	struct nl_sock *ov;
+	int r = dpn_open_overlay(nl, net->vni, &ov);
+	if (r < 0)
+		return r;
+	r = link_set_gso_max(ov, ep->host_ifname, GRO_IFLA_GSO_IPV4_MAX_SIZE, DP_SEALED_HOST_GSO);
+	nl_socket_free(ov);
+	if (r < 0)
+		log_err("datapath, vni %u: host end %s of task %s: super-frame size: %s", net->vni,
+			ep->host_ifname, ep->task_id, strerror(-r));
 	return r;
 }
 
@@ -1323,16 +1340,59 @@ static int dpn_fdb_msg(struct nl_msg *msg, void *arg)
 
 /* FDB entries on vxlan0: an AF_BRIDGE dump (an AF_UNSPEC neighbour dump,
  * which is what libnl's cache asks for, leaves them out). */
+/* One dump request of type (family header hdr[len]) on sk, each answer
+ * through cb(arg): for what libnl's caches leave out. 0 or -errno. */
+static int dpn_dump_raw(struct nl_sock *sk, int type, void *hdr, size_t len,
+			nl_recvmsg_msg_cb_t cb, void *arg)
+{
+	int r = nl_send_simple(sk, type, NLM_F_DUMP, hdr, len);
+	if (r >= 0)
+		r = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, cb, arg);
+	if (r >= 0)
+		r = nl_recvmsgs_default(sk);
+	return r < 0 ? dpn_errno(r) : 0;
+}
+
 static int dpn_dump_fdbs(struct nl_sock *ov, int vx, uint32_t vni, struct dp_state *st)
 {
 	struct dpn_fdb_walk w = { .ifindex = vx, .vni = vni, .st = st };
 	struct ndmsg nd = { .ndm_family = AF_BRIDGE };
-	int r = nl_send_simple(ov, RTM_GETNEIGH, NLM_F_DUMP, &nd, sizeof(nd));
-	if (r >= 0)
-		r = nl_socket_modify_cb(ov, NL_CB_VALID, NL_CB_CUSTOM, dpn_fdb_msg, &w);
-	if (r >= 0)
-		r = nl_recvmsgs_default(ov);
-	return r < 0 ? dpn_errno(r) : 0;
+	return dpn_dump_raw(ov, RTM_GETNEIGH, &nd, sizeof(nd), dpn_fdb_msg, &w);
+}
+
+/* Where one link dump for gso_ipv4_max_size collects into. */
+struct dpn_gso_walk {
+	uint32_t vni;
+	struct dp_state *st;
+};
+
+/* One RTM_NEWLINK: its gso_ipv4_max_size (which libnl does not parse)
+ * onto our attachment with that host end, if any. */
+static int dpn_gso_msg(struct nl_msg *msg, void *arg)
+{
+	struct dpn_gso_walk *w = arg;
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[GRO_IFLA_GSO_IPV4_MAX_SIZE + 1];
+	if (h->nlmsg_type != RTM_NEWLINK ||
+	    nlmsg_parse(h, sizeof(struct ifinfomsg), tb, GRO_IFLA_GSO_IPV4_MAX_SIZE, NULL) < 0 ||
+	    !tb[IFLA_IFNAME] || !tb[GRO_IFLA_GSO_IPV4_MAX_SIZE] ||
+	    nla_len(tb[GRO_IFLA_GSO_IPV4_MAX_SIZE]) < (int)sizeof(uint32_t))
+		return NL_OK;
+	const char *name = nla_get_string(tb[IFLA_IFNAME]);
+	for (size_t i = 0; i < w->st->n_eps; i++) {
+		struct dp_local_ep *e = &w->st->eps[i];
+		if (e->vni == w->vni && strncmp(e->host_ifname, name, IFNAMSIZ) == 0)
+			e->host_gso4 = nla_get_u32(tb[GRO_IFLA_GSO_IPV4_MAX_SIZE]);
+	}
+	return NL_OK;
+}
+
+/* The host ends' gso_ipv4_max_size (left 0 by a kernel before 6.3). */
+static int dpn_dump_gso4(struct nl_sock *ov, uint32_t vni, struct dp_state *st)
+{
+	struct dpn_gso_walk w = { .vni = vni, .st = st };
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	return dpn_dump_raw(ov, RTM_GETLINK, &ifi, sizeof(ifi), dpn_gso_msg, &w);
 }
 
 /* Everything in the overlay namespace of vni. */
@@ -1363,6 +1423,11 @@ static int dpn_dump_net(struct dp_nl *nl, uint32_t vni, struct dp_state *st)
 	net.mtu = net.encrypted ? rtnl_link_get_mtu(br) : vx ? rtnl_link_get_mtu(vx) : 0;
 	dp_state_add_network(st, &net);
 	dpn_dump_veths(links, vni, st);
+	/* not fatal: an attachment of unknown size is left as it is */
+	if (net.encrypted && (r = dpn_dump_gso4(ov, vni, st)) < 0)
+		log_warn("datapath, vni %u: reading the host ends' super-frame sizes: %s", vni,
+			 strerror(-r));
+	r = 0;
 	if (vx) {
 		dpn_dump_neighs(ov, rtnl_link_get_ifindex(vx), vni, st);
 		r = dpn_dump_fdbs(ov, rtnl_link_get_ifindex(vx), vni, st);
@@ -1521,6 +1586,7 @@ static const struct dp_ops dp_netlink_ops = {
 	.net_del = dpn_net_del,
 	.ep_attach = dpn_ep_attach,
 	.ep_detach = dpn_ep_detach,
+	.ep_tune = dpn_ep_tune,
 	.fdb_add = dpn_fdb_add,
 	.fdb_del = dpn_fdb_del,
 	.neigh_add = dpn_neigh_add,

@@ -689,6 +689,25 @@ static void test_encrypted_network(void **unused)
 		assert_int_equal(stats.failed, 0);
 	}
 
+	/* An attachment an earlier netd made (its host end passes 64 KB):
+	 * tuned in place, once; one of unknown size (a kernel before 6.3)
+	 * is left alone. */
+	assert_int_equal(dp_fake_state(p)->n_eps, 1);
+	dp_fake_state(p)->eps[0].host_gso4 = 65536;
+	for (int i = 0; i < 2; i++) {
+		dp_fake_clear_ops(p);
+		assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+		print_ops(p);
+		assert_int_equal(dp_fake_nops(p), i == 0 ? 1 : 0);
+		if (i == 0)
+			assert_string_equal(dp_fake_op(p, 0), "ep_tune 4343 task1 vec6132b0b");
+	}
+	assert_int_equal(dp_fake_state(p)->eps[0].host_gso4, DP_SEALED_HOST_GSO);
+	dp_fake_state(p)->eps[0].host_gso4 = 0;
+	dp_fake_clear_ops(p);
+	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
+	assert_int_equal(dp_fake_nops(p), 0);
+
 	/* Not desired any more: one net_del takes the attachment with it. */
 	struct dp_state none;
 	dp_state_init(&none);

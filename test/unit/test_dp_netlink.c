@@ -193,6 +193,20 @@ static uint32_t link_mtu(const char *nspath, const char *name)
 	return mtu;
 }
 
+/* ifindex of link name in nspath (0: absent). */
+static uint32_t link_index(const char *nspath, const char *name)
+{
+	struct nl_sock *sk = sock_in(nspath);
+	struct rtnl_link *l;
+	uint32_t idx = 0;
+	if (rtnl_link_get_kernel(sk, 0, name, &l) == 0) {
+		idx = (uint32_t)rtnl_link_get_ifindex(l);
+		rtnl_link_put(l);
+	}
+	nl_socket_free(sk);
+	return idx;
+}
+
 static int gso4_cb(struct nl_msg *m, void *arg)
 {
 	struct nlattr *tb[GRO_IFLA_GSO_IPV4_MAX_SIZE + 1];
@@ -751,8 +765,21 @@ static void test_encrypted_network(void **unused)
 	assert_int_equal(link_mtu(ov, "vxlan0"), 0);       /* none */
 	assert_int_equal(link_mtu(ov, "vec6132b0c"), ENC_MTU); /* host end of .12 */
 	/* it passes the sealer's coalesced frames whole (on 6.3+ kernels) */
-	if (link_gso_ipv4_max(ov, "lo"))
+	if (link_gso_ipv4_max(ov, "lo")) {
 		assert_int_equal(link_gso_ipv4_max(ov, "vec6132b0c"), GRO_MAX_LEN);
+		/* as an earlier netd left it: the reconcile puts it right in
+		 * place (the same link, not a new attachment) */
+		uint32_t idx = link_index(ov, "vec6132b0c");
+		assert_int_equal(netns_link_set_u32(ov, "vec6132b0c", GRO_IFLA_GSO_IPV4_MAX_SIZE, 65536), 0);
+		assert_int_equal(link_gso_ipv4_max(ov, "vec6132b0c"), 65536);
+		assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+		assert_int_equal(st.applied, 1);
+		assert_int_equal(st.failed, 0);
+		assert_int_equal(link_gso_ipv4_max(ov, "vec6132b0c"), GRO_MAX_LEN);
+		assert_int_equal(link_index(ov, "vec6132b0c"), idx);
+		assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+		assert_int_equal(st.applied, 0);
+	}
 	assert_int_equal(link_mtu(fx.ct_b, "eth1"), ENC_MTU);
 	assert_int_equal(link_has_addr(fx.ct_b, "eth1", "198.19.43.12/24"), 1);
 	assert_int_equal(link_mtu(fx.ct_b, "eth0"), 1350); /* the plain network's leg */
