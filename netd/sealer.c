@@ -670,8 +670,7 @@ static void gro_flush(struct sealer *s)
 		/* refused for good (not a momentary shortage): this kernel does
 		 * not take what the probe promised; step the limit down */
 		if (errno != ENOMEM && errno != ENOBUFS && errno != EAGAIN && errno != EINTR) {
-			size_t was = s->gro_max;
-			s->gro_max = was > GRO_MAX_LEGACY ? GRO_MAX_LEGACY : 0;
+			s->gro_max = s->gro_max > GRO_MAX_LEGACY ? GRO_MAX_LEGACY : 0;
 			log_warn("sealer, vni %u: a coalesced %zu-byte frame was refused (%s); "
 				 "coalescing below %zu bytes from now on", n->vni, s->gro.len,
 				 strerror(errno), s->gro_max);

@@ -5,26 +5,14 @@
 #include <linux/rtnetlink.h>
 #include <string.h>
 
-#define ETH_LEN 14
+#include "sealer_wire.h"
+
+#define ETH_LEN SW_ETH_HLEN
+#define IP_LEN 20      /* IPv4 without options: the only kind coalesced */
 #define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
 #define TCP_PSH 0x08
 #define TCP_ACK 0x10
-#define TCP_URG 0x20
 #define TCP_ECE 0x40
-#define TCP_CWR 0x80
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 /* Offsets of a TCPv4 super-frame f[len] with header vh: the IP header at
  * ETH_LEN, TCP at *l4, payload at *hlen; false when anything is off. */
@@ -34,21 +22,20 @@ static bool tcp4_frame(const uint8_t *f, size_t len, const struct virtio_net_hdr
 	if ((vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV4 ||
 	    !(vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || !vh->gso_size)
 		return false;
-	if (len < ETH_LEN + 20 + 20 || get16(f + 12) != 0x0800)
+	if (len < ETH_LEN + IP_LEN + 20 || sw_get16(f + 12) != 0x0800)
 		return false;
 	const uint8_t *ip = f + ETH_LEN;
-	size_t ihl = 20;
 	if (ip[0] != 0x45 || ip[9] != 6)
 		return false;
 	/* DF, not a fragment; the length as the frame has it */
-	if ((get16(ip + 6) & 0xbfff) != 0 || !(ip[6] & 0x40) || get16(ip + 2) != len - ETH_LEN)
+	if ((sw_get16(ip + 6) & 0xbfff) != 0 || !(ip[6] & 0x40) || sw_get16(ip + 2) != len - ETH_LEN)
 		return false;
-	const uint8_t *th = ip + ihl;
+	const uint8_t *th = ip + IP_LEN;
 	size_t doff = (size_t)(th[12] >> 4) * 4;
-	if (doff < 20 || len <= ETH_LEN + ihl + doff)
+	if (doff < 20 || len <= ETH_LEN + IP_LEN + doff)
 		return false;
-	*l4 = ETH_LEN + ihl;
-	*hlen = ETH_LEN + ihl + doff;
+	*l4 = ETH_LEN + IP_LEN;
+	*hlen = ETH_LEN + IP_LEN + doff;
 	/* the checksum the sender's stack left partial starts at TCP */
 	return vh->csum_start == *l4 && vh->csum_offset == 16;
 }
@@ -70,7 +57,7 @@ bool gro_start(struct gro *g, uint8_t *f, size_t len, const struct virtio_net_hd
 	g->len = len;
 	g->max = max;
 	g->frames = 1;
-	g->next_seq = get32(th + 4) + (uint32_t)(len - hlen);
+	g->next_seq = sw_get32(th + 4) + (uint32_t)(len - hlen);
 	g->tcp_flags = th[13];
 	/* A frame with anything but ACK, ECE and PSH (FIN, SYN, RST, URG,
 	 * CWR), or with a short last segment, ends a merge: nothing may
@@ -80,10 +67,10 @@ bool gro_start(struct gro *g, uint8_t *f, size_t len, const struct virtio_net_hd
 	 * leaves it on the last segment). */
 	g->closed = (th[13] & (uint8_t)~(TCP_ACK | TCP_ECE | TCP_PSH)) != 0 ||
 		    (len - hlen) % vh->gso_size != 0;
-	g->tot_len = get16(f + ETH_LEN + 2);
-	g->ip_csum = get16(f + ETH_LEN + 10);
-	g->tcp_csum = get16(th + 16);
-	g->window = g->last_window = get16(th + 14);
+	g->tot_len = sw_get16(f + ETH_LEN + 2);
+	g->ip_csum = sw_get16(f + ETH_LEN + 10);
+	g->tcp_csum = sw_get16(th + 16);
+	g->window = g->last_window = sw_get16(th + 14);
 	return true;
 }
 
@@ -97,70 +84,51 @@ bool gro_append(struct gro *g, const uint8_t *f, size_t len, const struct virtio
 		return false;
 	const uint8_t *ip = f + ETH_LEN, *hip = g->head + ETH_LEN;
 	const uint8_t *th = f + l4, *hth = g->head + l4;
-	/* Ethernet header; IP version..TOS, DF, TTL, protocol, addresses and
-	 * options; ports, the acknowledgement, data offset and TCP options
+	/* Ethernet header; IP version..TOS, DF, TTL, protocol and addresses;
+	 * ports, the acknowledgement, data offset and TCP options
 	 * (timestamps included, as the kernel's GRO wants). The window may
 	 * move: the merged frame carries the last one. */
 	if (memcmp(f, g->head, ETH_LEN) != 0 || memcmp(ip, hip, 2) != 0 ||
-	    memcmp(ip + 6, hip + 6, 4) != 0 || memcmp(ip + 12, hip + 12, l4 - ETH_LEN - 12) != 0 ||
+	    memcmp(ip + 6, hip + 6, 4) != 0 || memcmp(ip + 12, hip + 12, 8) != 0 ||
 	    memcmp(th, hth, 4) != 0 || memcmp(th + 8, hth + 8, 5) != 0 ||
 	    memcmp(th + 18, hth + 18, hlen - l4 - 18) != 0)
 		return false;
 	uint8_t fl = th[13], mask = (uint8_t)~(TCP_PSH | TCP_FIN);
-	if ((fl & mask) != (g->tcp_flags & mask) || get32(th + 4) != g->next_seq)
+	if ((fl & mask) != (g->tcp_flags & mask) || sw_get32(th + 4) != g->next_seq)
 		return false;
 	g->len += len - hlen;
 	g->frames++;
 	g->next_seq += (uint32_t)(len - hlen);
 	g->flags |= fl & (TCP_PSH | TCP_FIN);
-	g->last_window = get16(th + 14);
+	g->last_window = sw_get16(th + 14);
 	g->closed = (fl & TCP_FIN) != 0 || (len - hlen) % vh->gso_size != 0;
 	return true;
-}
-
-/* One's complement sum of p[n] (n even) added to sum. */
-static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		sum += get16(p + i);
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
 }
 
 void gro_finish(struct gro *g)
 {
 	if (g->frames < 2)
 		return;
-	uint8_t *ip = g->head + ETH_LEN;
-	size_t ihl = (size_t)(ip[0] & 15) * 4;
-	uint8_t *th = ip + ihl;
+	uint8_t *ip = g->head + ETH_LEN, *th = ip + IP_LEN;
 	size_t ip_len = g->len - ETH_LEN;
-	put16(ip + 2, ip_len > 0xffff ? 0 : (uint16_t)ip_len);
-	put16(ip + 10, 0);
-	put16(ip + 10, (uint16_t)~fold(sum16(0, ip, ihl)));
+	sw_put16(ip + 2, ip_len > 0xffff ? 0 : (uint16_t)ip_len);
+	sw_put16(ip + 10, 0);
+	sw_put16(ip + 10, (uint16_t)~sw_fold(sw_sum16(0, ip, IP_LEN)));
 	th[13] |= g->flags;
-	put16(th + 14, g->last_window);
+	sw_put16(th + 14, g->last_window);
 	/* partial checksum: the pseudo-header sum for the new TCP length */
-	uint32_t tcp_len = (uint32_t)(ip_len - ihl);
-	uint32_t s = sum16(0, ip + 12, 8) + 6 + (tcp_len >> 16) + (tcp_len & 0xffff);
-	put16(th + 16, fold(s));
+	uint32_t tcp_len = (uint32_t)(ip_len - IP_LEN);
+	sw_put16(th + 16, sw_fold(sw_sum16(6 + (tcp_len >> 16) + (tcp_len & 0xffff), ip + 12, 8)));
 }
 
 void gro_undo(struct gro *g)
 {
-	uint8_t *ip = g->head + ETH_LEN;
-	uint8_t *th = ip + (size_t)(ip[0] & 15) * 4;
-	put16(ip + 2, g->tot_len);
-	put16(ip + 10, g->ip_csum);
+	uint8_t *ip = g->head + ETH_LEN, *th = ip + IP_LEN;
+	sw_put16(ip + 2, g->tot_len);
+	sw_put16(ip + 10, g->ip_csum);
 	th[13] = g->tcp_flags;
-	put16(th + 14, g->window);
-	put16(th + 16, g->tcp_csum);
+	sw_put16(th + 14, g->window);
+	sw_put16(th + 16, g->tcp_csum);
 }
 
 bool gro_big_tcp_reply(const uint8_t *msg, size_t len)

@@ -42,19 +42,28 @@ int sw_frame_parse(const uint8_t *pt, size_t len, struct sw_frame *out)
 	return 0;
 }
 
+uint32_t sw_sum16(uint32_t sum, const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	for (; i + 1 < n; i += 2)
+		sum += sw_get16(p + i);
+	if (i < n)
+		sum += (uint32_t)p[i] << 8;
+	return sum;
+}
+
+uint16_t sw_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
 bool sw_csum_complete(uint8_t *f, size_t len, size_t start, size_t off)
 {
 	if (start >= len || off + 2 > len - start)
 		return false;
-	uint32_t sum = 0;
-	size_t i = start;
-	for (; i + 1 < len; i += 2)
-		sum += (uint32_t)f[i] << 8 | f[i + 1];
-	if (i < len)
-		sum += (uint32_t)f[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	uint16_t c = (uint16_t)~sum;
+	uint16_t c = (uint16_t)~sw_fold(sw_sum16(0, f + start, len - start));
 	if (!c)
 		c = 0xffff;   /* as the kernel does: 0 would mean "no checksum" to UDP */
 	f[start + off] = (uint8_t)(c >> 8);

@@ -15,7 +15,19 @@
 #define SW_ETH_HLEN 14
 #define SW_F_VNET 0x80000000u     /* VNI word: a vnet header follows */
 
-/* Big-endian 32-bit words of the formats (the VNI word). */
+/* Big-endian words of the formats (the VNI word) and of the frames'
+ * headers. */
+static inline uint16_t sw_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline void sw_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
 static inline uint32_t sw_get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -46,6 +58,11 @@ int sw_frame_parse(const uint8_t *pt, size_t len, struct sw_frame *out);
 /* Whether a peer's vnet header may go into our TAP before a frame of
  * flen bytes: a TCP super-frame (or no GSO) whose offsets fit. */
 bool sw_vnet_ok(const struct virtio_net_hdr *h, size_t flen);
+
+/* The Internet checksum's one's complement sum: p[n] (an odd last byte
+ * padded with zero) added to sum, unfolded; sw_fold folds it to 16 bits. */
+uint32_t sw_sum16(uint32_t sum, const uint8_t *p, size_t n);
+uint16_t sw_fold(uint32_t sum);
 
 /* Finishes a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM: the field
  * holds the pseudo-header sum) over f[start..len) into f[start + off]
