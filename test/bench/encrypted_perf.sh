@@ -10,7 +10,8 @@
 # encrypted) and ol_plain; a busybox task pinned to each node on both
 # networks. iperf3 runs from the host entered into the tasks' network
 # namespaces (nsenter), so the data path is exactly the containers'.
-# Each rep runs plain then encrypted back to back; figures are medians.
+# Each rep runs plain then encrypted back to back; figures are medians,
+# and the ratio is also given rep by rep (paired).
 #   Gbit/s       iperf3's receiver figure
 #   packets/s    node1's underlay veth packets, both directions, per
 #                second, as the veth counts them: a GSO skb (plain VXLAN's
@@ -109,11 +110,12 @@ run() { # KIND IP
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-: > "$work/plain"; : > "$work/enc"
+: > "$work/plain"; : > "$work/enc"; : > "$work/ratio"
 for r in $(seq "$REPS"); do
 	p=$(run plain "$plain_ip"); e=$(run enc "$enc_ip")
 	echo "  rep $r: plain $p | encrypted $e   (Gbit/s packets/s cpu-s/Gbit sealer-cpu-s/Gbit)"
 	echo "$p" >> "$work/plain"; echo "$e" >> "$work/enc"
+	awk -v p="${p%% *}" -v e="${e%% *}" 'BEGIN { print e / p }' >> "$work/ratio"
 done
 col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 pg=$(col "$work/plain" 1); eg=$(col "$work/enc" 1)
@@ -122,6 +124,10 @@ printf "%-10s %10s %12s %14s %14s\n" path Gbit/s packets/s "CPU-s/Gbit" "sealer-
 printf "%-10s %10s %12s %14s %14s\n" plain "$pg" "$(col "$work/plain" 2)" "$(col "$work/plain" 3)" -
 printf "%-10s %10s %12s %14s %14s\n" encrypted "$eg" "$(col "$work/enc" 2)" "$(col "$work/enc" 3)" "$(col "$work/enc" 4)"
 awk -v e="$eg" -v p="$pg" 'BEGIN { printf "ratio encrypted / plain: %.2f (goal >= 0.5)\n", e / p }'
+# Each rep's plain and encrypted runs are back to back, so their ratio
+# drifts less with the machine's load than the medians' ratio does.
+sort -g "$work/ratio" | awk -v m="$(median < "$work/ratio")" '{ a[NR] = $1 }
+	END { printf "paired ratios (each rep): median %.2f, range %.2f-%.2f\n", m, a[1], a[NR] }'
 for n in node1 node2; do
 	echo "$n sealer: $(on "$n" swarm-netd status | jq -c '.Sealer.Status | {TxFrames, RxFrames, TrainsTx, TrainsRx, Coalesced, DropAuth, DropReplay, DropNoPeer, DropMalformed, DropTxError}')"
 	echo "$n kernel: $(on "$n" nstat -az UdpRcvbufErrors UdpSndbufErrors IpReasmFails IpReasmOKs IpFragCreates 2> /dev/null | awk 'NR > 1 { printf "%s=%s ", $1, $2 }')"
