@@ -36,6 +36,16 @@
  * super-frame's train (sealer.h) then fits one UDP_SEGMENT send of
  * 65507 bytes with its per-datagram headers. */
 #define DP_SEALED_GSO_MAX 62000
+/* Their gso_ipv4_max_size (IPv4 TCP; BIG TCP, Linux 6.3): a super-frame
+ * of up to 256 KB, read whole by swarm-sealer through its veth pair
+ * (sealer_link.h) and sealed as a train of several UDP_SEGMENT sends. Only
+ * where the network's MTU is at least DP_SEALED_GSO4_MIN_MTU: a train has
+ * at most SEAL_TRAIN_MAX (255) datagrams, which at that MTU carry
+ * 255 * (1202 + 78 - 28 - 16) bytes, enough; below it frames stay at
+ * DP_SEALED_GSO_MAX. Kept below the sealer pair's own size (256 KB) by
+ * the kernel's TCP header reserve. */
+#define DP_SEALED_GSO4_MAX (256u * 1024)
+#define DP_SEALED_GSO4_MIN_MTU 1202
 /* gso_ipv4_max_size of their host ends: swarm-sealer's coalesced frames
  * (sealer_gro.h GRO_MAX_LEN) cross them whole. */
 #define DP_SEALED_HOST_GSO (256u * 1024)

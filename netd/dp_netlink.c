@@ -37,6 +37,7 @@
  * returns at once. */
 #include "datapath.h"
 #include "sealer_gro.h"
+#include "sealer_link.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -647,6 +648,11 @@ static int dpn_ep_attach(void *ctx, const struct dp_network *net, const struct d
 		goto out;
 	step = "super-frame size";
 	if (net->encrypted && (r = link_set_gso_max(sb, ep->ifname, IFLA_GSO_MAX_SIZE, DP_SEALED_GSO_MAX)) < 0)
+		goto out;
+	/* IPv4 TCP in BIG TCP super-frames where the kernel has it (older
+	 * ones ignore the attribute): the sealer reads them whole */
+	if (net->encrypted && mtu >= DP_SEALED_GSO4_MIN_MTU &&
+	    (r = link_set_gso_max(sb, ep->ifname, GRO_IFLA_GSO_IPV4_MAX_SIZE, DP_SEALED_GSO4_MAX)) < 0)
 		goto out;
 	/* the host end passes the sealer's coalesced frames whole */
 	if (net->encrypted &&
@@ -1284,7 +1290,9 @@ static void dpn_dump_veths(struct nl_cache *links, uint32_t vni, struct dp_state
 {
 	for (struct nl_object *o = nl_cache_get_first(links); o; o = nl_cache_get_next(o)) {
 		struct rtnl_link *l = (struct rtnl_link *)o;
-		if (rtnl_link_is_veth(l))
+		/* not the sealer's pair (sealer_link.h) */
+		const char *alias = rtnl_link_get_ifalias(l);
+		if (rtnl_link_is_veth(l) && !(alias && !strcmp(alias, SEALER_LINK_ALIAS)))
 			dpn_dump_veth(l, vni, st);
 	}
 }

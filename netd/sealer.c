@@ -1,11 +1,10 @@
-/* swarm-sealer's engine: TAPs, the sealed UDP data path, the control
+/* swarm-sealer's engine: links, the sealed UDP data path, the control
  * socket (contracts, wire format and MTU in sealer.h). */
 #include "sealer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
@@ -32,19 +31,20 @@
 #include "pb.h"
 #include "seal.h"
 #include "sealer_gro.h"
+#include "sealer_link.h"
 #include "sealer_wire.h"
 #include "util.h"
 
 #define PKT_CAP 65536u                     /* one UDP datagram (SEAL_MAX_PACKET fits) */
 #define PT_CAP SEAL_MAX_FRAME              /* plaintext: VNI [+ vnet header] + frame */
-#define PT_BUF (65536u + 64)               /* room for the largest TAP read */
+#define PT_BUF (GRO_MAX_LEN + 64)          /* room for the largest frame read (BIG TCP) */
 #define VNI_LEN 4
 #define VNET_LEN ((int)SW_VNET_LEN)
 #define RT_CAP (SEAL_HDR_LEN + PT_BUF + SEAL_TAG_LEN)   /* a whole train, as seal_rx_open takes it */
 #define UDP_MAX_PAYLOAD 65507u             /* a UDP GSO send: all its segments together */
 #define ETH_HLEN_ 14
 #define ARP_LEN (ETH_HLEN_ + 28)
-#define TAP_READS 256                      /* frames per TAP wake-up (fairness) */
+#define LINK_READS 256                      /* frames per TAP wake-up (fairness) */
 #define UDP_ROUNDS 8                       /* recvmmsg batches per UDP wake-up */
 #define SOCKBUF (4 << 20)
 #define GRO_FRAMES 8                       /* opened frames held for one coalesced write */
@@ -73,16 +73,16 @@ struct peer {
 	struct vtep *vtep;
 };
 
-/* An encrypted network and its TAP. */
+/* An encrypted network and its link. */
 struct net {
 	struct sealer *s;
 	uint32_t vni;
 	char *netns;                   /* namespace holding br0 */
 	char tap[IFNAMSIZ];
-	uint32_t mtu;                  /* 0 = leave the TAP's */
-	int fd;                        /* TAP, -1 while not open */
+	uint32_t mtu;                  /* 0 = leave the link's */
+	int fd;                        /* its packet socket (sealer_link.h), -1 while not open */
 	ev_io io;
-	char err[160];                 /* why the TAP is not open */
+	char err[160];                 /* why the link is not open */
 	size_t plo, phi;               /* its peers: s->peers[plo..phi) */
 	struct vtep **flood;           /* distinct vteps of its peers */
 	size_t nflood;
@@ -103,10 +103,10 @@ struct sealer {
 	uint64_t generation;           /* of the config in force */
 	uint32_t self;                 /* host order; 0 = no config yet */
 	uint16_t port;
-	bool no_trains;                /* TAPs without TSO: every frame sealed alone */
+	bool no_trains;                /* links pass no super-frames: every frame sealed alone */
 	int udp;                       /* bound to self:port, -1 = none */
 	ev_io uio;
-	ev_timer retry;                /* reopens failed TAPs */
+	ev_timer retry;                /* reopens failed links */
 	struct listener *lis;
 	struct seal_key ring[SEALER_MAX_KEYS];
 	size_t nring;
@@ -147,7 +147,7 @@ struct sealer {
 
 #define FLOOR_CHECK_S 60.0
 
-/* What goes into a TAP before a frame without GSO or checksum work. */
+/* What goes into a link before a frame without GSO or checksum work. */
 static const struct virtio_net_hdr vnet_none;
 
 /* ---- lookups ---- */
@@ -215,7 +215,7 @@ static struct net *net_find(const struct sealer *s, uint32_t vni)
 	return NULL;
 }
 
-/* ---- TX: TAP -> sealed UDP ---- */
+/* ---- TX: link -> sealed UDP ---- */
 
 /* Sends the batched datagrams; what the socket does not take is dropped
  * (UDP semantics: never block the loop on a full buffer). */
@@ -471,7 +471,7 @@ static void tx_one(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t l
 }
 
 /* An ARP request (frame of len bytes) for the IP of a known peer of n is
- * answered into the TAP with the peer's MAC. True when answered. */
+ * answered into the link with the peer's MAC. True when answered. */
 static bool proxy_arp(struct sealer *s, struct net *n, const uint8_t *f, size_t len)
 {
 	static const uint8_t req_hdr[8] = { 0, 1, 8, 0, 6, 4, 0, 1 };
@@ -533,7 +533,7 @@ static void tx_frame(struct sealer *s, struct net *n, const uint8_t *pt, size_t 
 	n->tx_frames++;
 }
 
-/* What one TAP read left at s->pt + VNI_LEN: a vnet header and a frame
+/* What one link read left at s->pt + VNI_LEN: a vnet header and a frame
  * (r bytes). A TCP super-frame (GSO) keeps its header and goes as a
  * train (tx_one); any other frame travels alone with its checksum
  * finished here, so it costs the wire no more than SEALER_OVERHEAD. */
@@ -560,12 +560,12 @@ static void tx_read(struct sealer *s, struct net *n, size_t r)
 static void tap_close(struct net *n, bool remove);
 static void retry_arm(struct sealer *s);
 
-/* The TAP failed for good (its namespace was deleted with it, as when
+/* The link failed for good (its namespace was deleted with it, as when
  * netd remakes a network): close it; the retry timer opens it again. */
 static void tap_lost(struct net *n, int err)
 {
 	snprintf(n->err, sizeof(n->err), "%s", strerror(err));
-	log_warn("sealer, vni %u: tap %s: %s (reopening)", n->vni, n->tap, n->err);
+	log_warn("sealer, vni %u: link %s: %s (reopening)", n->vni, n->tap, n->err);
 	tap_close(n, false);
 	retry_arm(n->s);
 }
@@ -576,8 +576,9 @@ static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	struct net *n = w->data;
 	struct sealer *s = n->s;
-	for (int i = 0; i < TAP_READS; i++) {
-		ssize_t r = read(n->fd, s->pt + VNI_LEN, PT_BUF - VNI_LEN);
+	for (int i = 0; i < LINK_READS; i++) {
+		/* MSG_TRUNC: the frame's whole length, to tell a cut one */
+		ssize_t r = recv(n->fd, s->pt + VNI_LEN, PT_BUF - VNI_LEN, MSG_TRUNC);
 		if (r < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
 				tap_lost(n, errno);
@@ -585,7 +586,7 @@ static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			break;
 		}
-		if (r < VNET_LEN + ETH_HLEN_) {
+		if (r < VNET_LEN + ETH_HLEN_ || r > (ssize_t)(PT_BUF - VNI_LEN)) {
 			s->c.malformed++;
 			continue;
 		}
@@ -599,7 +600,7 @@ static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
 		tx_flush(s);
 }
 
-/* ---- RX: sealed UDP -> TAP ---- */
+/* ---- RX: sealed UDP -> link ---- */
 
 /* A frame from v that no ring key opens: a node with another key ring
  * (it missed rotations, or we did). Said in the log, at most every
@@ -626,7 +627,7 @@ static void auth_failed(struct sealer *s, struct vtep *v, const uint8_t *pkt, si
 	v->auth_unlogged = 0;
 }
 
-/* One frame (with its vnet header, or none) into n's TAP. */
+/* One frame (with its vnet header, or none) into n's link. */
 static void tap_write(struct sealer *s, struct net *n, const struct virtio_net_hdr *vh,
 		      const uint8_t *f, size_t flen)
 {
@@ -646,7 +647,7 @@ static void tap_write(struct sealer *s, struct net *n, const struct virtio_net_h
 }
 
 /* Writes the held frames: one coalesced super-frame, or each alone (one
- * held, or the TAP refused the big one: it needs memory the kernel may
+ * held, or the link refused the big one: it needs memory the kernel may
  * not find at once). Frees the slots. */
 static void gro_flush(struct sealer *s)
 {
@@ -685,7 +686,7 @@ static void gro_flush(struct sealer *s)
 }
 
 /* An opened plaintext pt[r] (VNI word [+ vnet header] + frame), in slot
- * rxpt[nheld], into its network's TAP: held when it starts or continues
+ * rxpt[nheld], into its network's link: held when it starts or continues
  * a coalesced write (written by gro_flush, at the latest when the UDP
  * batch is done), else written now, after what was held. */
 static void deliver(struct sealer *s, uint8_t *pt, size_t r)
@@ -814,135 +815,92 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 	gro_flush(s);
 }
 
-/* ---- TAPs ---- */
+/* ---- links (sealer_link.h) ---- */
 
-/* Opens (creating if missing, persistent) n's TAP inside n->netns,
- * attaches it to br0 there and sets it up. The thread enters the
- * namespace only for the open and the ioctls (sockets and the TAP fd stay
- * bound to it after we leave). 0 or -errno with n->err set. */
-/* The TAP offloads: partial checksums always; TCP super-frames (TSO)
- * unless trains are off, when the kernel segments before the TAP. */
-static unsigned tap_offload(const struct sealer *s)
+/* Segments per super-frame the br0 end passes: all unless trains are off,
+ * when the kernel segments before the sealer. */
+static uint32_t link_segs(const struct sealer *s)
 {
-	return TUN_F_CSUM | (s->no_trains ? 0 : TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN);
+	return s->no_trains ? 1 : 65535;
 }
 
-static int tap_open(struct net *n)
+/* Runs fn(n, arg) with the thread inside n->netns; sockets made there
+ * stay bound to it after we leave. 0, fn's result, or -errno with *what
+ * set. */
+static int in_netns(struct net *n, int (*fn)(struct net *, void *), void *arg, const char **what)
 {
 	int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	int nsfd = open(n->netns, O_RDONLY | O_CLOEXEC);
-	int fd = -1, sk = -1, r = 0;
-	const char *what = "";
+	int r;
 	if (orig < 0 || nsfd < 0) {
 		r = -errno;
-		what = "opening the namespace";
-		goto out;
-	}
-	if (setns(nsfd, CLONE_NEWNET) < 0) {
+		*what = "opening the namespace";
+	} else if (setns(nsfd, CLONE_NEWNET) < 0) {
 		r = -errno;
-		what = "entering the namespace";
-		goto out;
-	}
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", n->tap);
-	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || sk < 0) {
-		r = -errno;
-		what = "/dev/net/tun";
-	} else if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-		r = -errno;
-		what = "TUNSETIFF";
-	} else if (ioctl(fd, TUNSETPERSIST, 1) < 0) {
-		r = -errno;
-		what = "TUNSETPERSIST";
+		*what = "entering the namespace";
 	} else {
-		/* vnet headers, little endian on the wire whatever the host,
-		 * and TCP super-frames (TSO) with partial checksums from the
-		 * bridge: one read per up to 64 KiB instead of per packet */
-		int hsz = VNET_LEN, le = 1;
-		if (ioctl(fd, TUNSETVNETHDRSZ, &hsz) < 0) {
-			r = -errno;
-			what = "TUNSETVNETHDRSZ";
-		} else if (ioctl(fd, TUNSETVNETLE, &le) < 0 && errno != EINVAL) {
-			r = -errno;
-			what = "TUNSETVNETLE";
-		} else if (ioctl(fd, TUNSETOFFLOAD, tap_offload(n->s)) < 0) {
-			r = -errno;
-			what = "TUNSETOFFLOAD";
-		}
+		r = fn(n, arg);
+		if (setns(orig, CLONE_NEWNET) < 0)
+			fatal("sealer, cannot return to own netns: %s", strerror(errno));
 	}
-	if (!r && n->mtu) {
-		ifr.ifr_mtu = (int)n->mtu;
-		if (ioctl(sk, SIOCSIFMTU, &ifr) < 0) {
-			r = -errno;
-			what = "setting the MTU";
-		}
-	}
-	if (!r && ioctl(sk, SIOCGIFINDEX, &ifr) < 0) {
-		r = -errno;
-		what = "SIOCGIFINDEX";
-	}
-	if (!r) {
-		struct ifreq br;
-		memset(&br, 0, sizeof(br));
-		snprintf(br.ifr_name, sizeof(br.ifr_name), "br0");
-		br.ifr_ifindex = ifr.ifr_ifindex;
-		/* EBUSY: it has a master already (br0 from our last run). */
-		if (ioctl(sk, SIOCBRADDIF, &br) < 0 && errno != EBUSY) {
-			r = -errno;
-			what = "attaching to br0";
-		}
-	}
-	if (!r && ioctl(sk, SIOCGIFFLAGS, &ifr) < 0) {
-		r = -errno;
-		what = "SIOCGIFFLAGS";
-	}
-	if (!r && !(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0) {
-			r = -errno;
-			what = "setting it up";
-		}
-	}
-	if (setns(orig, CLONE_NEWNET) < 0)
-		fatal("sealer, cannot return to own netns: %s", strerror(errno));
-out:
 	if (orig >= 0)
 		close(orig);
 	if (nsfd >= 0)
 		close(nsfd);
-	if (sk >= 0)
-		close(sk);
-	if (r) {
-		if (fd >= 0)
-			close(fd);
-		snprintf(n->err, sizeof(n->err), "%s: %s", what, strerror(-r));
-		return r;
+	return r;
+}
+
+static int link_open_here(struct net *n, void *arg)
+{
+	const char **what = arg;
+	struct sealer *s = n->s;
+	uint32_t gso4 = s->gro_max > GRO_MAX_LEGACY ? GRO_MAX_LEN : 0;
+	int r = sealer_link_ensure(n->tap, n->mtu, gso4, link_segs(s), what);
+	return r < 0 ? r : sealer_link_socket(n->tap, SOCKBUF, what);
+}
+
+static int link_segs_here(struct net *n, void *arg)
+{
+	return sealer_link_segs(n->tap, *(uint32_t *)arg);
+}
+
+static int link_delete_here(struct net *n, void *arg)
+{
+	(void)arg;
+	return sealer_link_delete(n->tap);
+}
+
+/* Opens n's link inside n->netns (sealer_link_ensure: made or adopted,
+ * on br0, up) and its packet socket. 0 or -errno with n->err set. */
+static int tap_open(struct net *n)
+{
+	const char *what = "";
+	int fd = in_netns(n, link_open_here, &what, &what);
+	if (fd < 0) {
+		snprintf(n->err, sizeof(n->err), "%s: %s", what, strerror(-fd));
+		return fd;
 	}
 	n->err[0] = 0;
 	n->fd = fd;
 	ev_io_init(&n->io, tap_cb, fd, EV_READ);
 	n->io.data = n;
 	ev_io_start(n->s->loop, &n->io);
-	log_info("sealer, vni %u: tap %s open in %s", n->vni, n->tap, n->netns);
+	log_info("sealer, vni %u: link %s open in %s", n->vni, n->tap, n->netns);
 	return 0;
 }
 
-/* Stops reading n's TAP; with remove, the TAP is deleted (not persistent
- * any more, and we held its last fd). */
+/* Stops reading n's link; with remove, the pair is deleted. */
 static void tap_close(struct net *n, bool remove)
 {
 	if (n->fd < 0)
 		return;
 	ev_io_stop(n->s->loop, &n->io);
-	if (remove && ioctl(n->fd, TUNSETPERSIST, 0) < 0)
-		log_warn("sealer, vni %u: tap %s: TUNSETPERSIST 0: %s", n->vni, n->tap,
-			 strerror(errno));
 	close(n->fd);
 	n->fd = -1;
+	const char *what = "";
+	int r = remove ? in_netns(n, link_delete_here, NULL, &what) : 0;
+	if (r < 0 && r != -ENOENT)
+		log_warn("sealer, vni %u: deleting link %s: %s", n->vni, n->tap, strerror(-r));
 }
 
 static void net_free(struct net *n, bool remove)
@@ -1214,9 +1172,13 @@ int sealer_apply(struct sealer *s, const Swarm__SealerConfig *cfg, char *err, si
 		s->no_trains = cfg->no_trains;
 		log_info("sealer, TCP super-frames %s", s->no_trains ? "segmented before sealing (no trains)"
 				 : "sealed as trains");
-		for (size_t i = 0; i < s->nnets; i++)   /* the kept TAPs; new ones open so */
-			if (s->nets[i]->fd >= 0 && ioctl(s->nets[i]->fd, TUNSETOFFLOAD, tap_offload(s)) < 0)
-				log_warn("sealer, vni %u: TUNSETOFFLOAD: %s", s->nets[i]->vni, strerror(errno));
+		uint32_t segs = link_segs(s);
+		for (size_t i = 0; i < s->nnets; i++) {   /* the kept links; new ones open so */
+			const char *what = "";
+			int r = s->nets[i]->fd < 0 ? 0 : in_netns(s->nets[i], link_segs_here, &segs, &what);
+			if (r < 0)
+				log_warn("sealer, vni %u: gso_max_segs: %s", s->nets[i]->vni, strerror(-r));
+		}
 	}
 	OPENSSL_cleanse(s->ring, sizeof(s->ring));
 	s->nring = cfg->n_keys;
@@ -1259,7 +1221,7 @@ int sealer_apply(struct sealer *s, const Swarm__SealerConfig *cfg, char *err, si
 	s->npeers = npeers;
 	peers = NULL;
 
-	/* networks: a TAP stays open when vni, namespace, tap and mtu agree */
+	/* networks: a link stays open when vni, namespace, tap and mtu agree */
 	nets = xcalloc(cfg->n_networks + 1, sizeof(*nets));
 	for (size_t i = 0; i < cfg->n_networks; i++) {
 		const Swarm__SealerNetwork *c = cfg->networks[i];

@@ -2,14 +2,16 @@
  * networks (this kernel has no ESP). One engine per node, one libev loop,
  * one thread.
  *
- * Per network, a persistent TAP inside the network's namespace is the
- * bridge port where the kernel VXLAN device would be (the sealer creates
- * it if missing with TUNSETPERSIST, attaches it to br0 and sets it up; the
- * namespace is entered only for that, then left). A frame read from the
- * TAP goes to the vtep of the peer owning its destination MAC; broadcast
- * and multicast go to every vtep of the network, except ARP requests for a
- * known peer IP, which the sealer answers itself into the TAP (proxy ARP,
- * like the kernel path's neighbour entries). Unknown unicast is dropped.
+ * Per network, a veth pair inside the network's namespace (sealer_link.h)
+ * is the bridge port where the kernel VXLAN device would be: one end on
+ * br0, the other read and written by the sealer through an AF_PACKET
+ * socket (the sealer makes the pair if missing and sets it; the namespace
+ * is entered only for that, then left). Below, "the link" is that socket.
+ * A frame read from the link goes to the vtep of the peer owning its
+ * destination MAC; broadcast and multicast go to every vtep of the
+ * network, except ARP requests for a known peer IP, which the sealer
+ * answers itself into the link (proxy ARP, like the kernel path's
+ * neighbour entries). Unknown unicast is dropped.
  *
  * Wire format: one UDP datagram from self:port to vtep:port per frame,
  * holding seal_tx_seal(plaintext) (seal.h: 16-byte header, ciphertext,
@@ -19,16 +21,17 @@
  * 0) [|| struct virtio_net_hdr, 10 bytes, little endian] || the Ethernet
  * frame (from its destination MAC, no FCS).
  *
- * Offload: the TAPs run with vnet headers and TSO, so the kernel hands
- * over a container's TCP super-frames (up to its veth's gso_max_size,
- * which netd sets to DP_SEALED_GSO_MAX on encrypted networks) in one
- * read. Such a plaintext (with its vnet header: GSO type and size,
- * partial checksum offsets) is sealed once as a train (seal.h:
- * seal_tx_train): its sealed bytes cut into datagrams, every one but the
- * last exactly as large as the underlay MTU allows (MTU - 28), sent in one
- * UDP_SEGMENT call. The receiver (UDP_GRO, or datagram by datagram)
+ * Offload: the links carry vnet headers, so the kernel hands over a
+ * container's TCP super-frames (up to its veth's gso_max_size, which netd
+ * sets to DP_SEALED_GSO_MAX on encrypted networks, and for IPv4 with BIG
+ * TCP its gso_ipv4_max_size, DP_SEALED_GSO4_MAX: 256 KB) in one read. Such
+ * a plaintext (with its vnet header: GSO type and size, partial checksum
+ * offsets) is sealed once as a train (seal.h: seal_tx_train): its sealed
+ * bytes cut into datagrams, every one but the last exactly as large as
+ * the underlay MTU allows (MTU - 28), sent in UDP_SEGMENT calls of up to
+ * 64 KB each. The receiver (UDP_GRO, or datagram by datagram)
  * gathers one train at a time per sender (seal_train_add), opens it once
- * and writes it into its TAP with the header; the kernel delivers it as
+ * and writes it into its link with the header; the kernel delivers it as
  * one. A train missing a datagram is abandoned when the next one starts.
  * No IP fragments. One GCM pass per super-frame, not per datagram: the
  * per-call cost of an EVP seal was as much as sealing 1.4 KB. Every
@@ -43,7 +46,7 @@
  * bytes more: outer IPv4 20 + UDP 8 + seal header 16 + VNI 4 + inner
  * Ethernet 14 + tag 16. So containers need MTU <= underlay MTU - 78
  * (kernel VXLAN: - 50); bigger packets are fragmented by the underlay's
- * IP layer (they still work, slowly). SealerNetwork.mtu sets the TAP's.
+ * IP layer (they still work, slowly). SealerNetwork.mtu sets the link's.
  *
  * Keys: the ring of the config (primary first). Every vtep direction has
  * its own seal_tx (sealing with the primary) and seal_rx (opening with
@@ -52,11 +55,12 @@
  * accepted only from vteps named in the peers (others are counted as
  * unknown senders without any crypto work).
  *
- * Restart: killing the process leaves the TAPs (persistent) on their
- * bridges; a new process given the same config re-opens them, draws new
+ * Restart: killing the process leaves the veth pairs on their bridges; a
+ * new process given the same config opens them again (a TAP left by an
+ * older sealer under the same name is replaced), draws new
  * epochs (counters start at the wall clock, so receivers accept them at
  * once, see seal.h) and traffic resumes. A network removed from the
- * config has its TAP deleted. */
+ * config has its pair deleted. */
 #ifndef SWARM_SEALER_H
 #define SWARM_SEALER_H
 
@@ -69,13 +73,13 @@
 #define SEALER_OVERHEAD (20 + 8 + 16 + 4 + 14 + 16)
 #define SEALER_BATCH 32          /* datagrams per recvmmsg / sendmmsg */
 #define SEALER_MAX_KEYS 8        /* ring keys kept (keymgr sends 3) */
-#define SEALER_RETRY_S 2.0       /* networks whose TAP failed are retried this often */
+#define SEALER_RETRY_S 2.0       /* networks whose link failed are retried this often */
 
 struct sealer;
 
 /* A new engine on loop with an empty config (nothing open). 0 or -errno. */
 int sealer_new(struct ev_loop *loop, struct sealer **out);
-/* Stops and frees everything; the TAPs stay (persistent). NULL: no-op. */
+/* Stops and frees everything; the links stay. NULL: no-op. */
 void sealer_free(struct sealer *s);
 
 /* Keeps the counter floor (seal.h) in the file at path: reads it (a
@@ -86,14 +90,14 @@ void sealer_free(struct sealer *s);
 int sealer_set_floor_file(struct sealer *s, const char *path);
 /* Replaces the wall clock (ns; now_wall_ns by default): for tests. */
 void sealer_set_wall_clock(struct sealer *s, int64_t (*wall)(void));
-/* Coalesced writes into the TAPs (sealer_gro.h) below max bytes; 0
+/* Coalesced writes into the links (sealer_gro.h) below max bytes; 0
  * writes every frame alone. Probed at sealer_new: for tests. */
 void sealer_set_coalescing(struct sealer *s, size_t max);
 
 /* Replaces the desired state with cfg, idempotently. The config is
  * checked whole first: on a bad one nothing changes, -EINVAL is returned
  * and err[errlen] says why. A new self address or port rebinds the UDP
- * socket (-errno if that fails: the old socket is kept). TAPs that cannot
+ * socket (-errno if that fails: the old socket is kept). Links that cannot
  * be opened do not fail the call: their network is retried every
  * SEALER_RETRY_S and its status says why. */
 int sealer_apply(struct sealer *s, const Swarm__SealerConfig *cfg, char *err, size_t errlen);

@@ -60,6 +60,7 @@
 
 #include "netd/datapath.h"
 #include "netd/sealer_gro.h"
+#include "netd/sealer_link.h"
 #include "util.h"
 #include "netns_util.h"
 
@@ -781,6 +782,9 @@ static void test_encrypted_network(void **unused)
 		assert_int_equal(st.applied, 0);
 	}
 	assert_int_equal(link_mtu(fx.ct_b, "eth1"), ENC_MTU);
+	/* the container sends IPv4 TCP in BIG TCP super-frames */
+	if (link_gso_ipv4_max(ov, "lo"))
+		assert_int_equal(link_gso_ipv4_max(fx.ct_b, "eth1"), DP_SEALED_GSO4_MAX);
 	assert_int_equal(link_has_addr(fx.ct_b, "eth1", "198.19.43.12/24"), 1);
 	assert_int_equal(link_mtu(fx.ct_b, "eth0"), 1350); /* the plain network's leg */
 
@@ -819,17 +823,24 @@ static void test_encrypted_network(void **unused)
 		assert_int_equal(st.failed, 0);
 	}
 
-	/* The sealer's TAP on br0 (made here with iproute2, as swarm-sealer
-	 * would) is not an attachment: the reconcile leaves it alone. */
+	/* The sealer's veth pair on br0 (made here with iproute2 as
+	 * swarm-sealer does, sealer_link.h) is not an attachment: the
+	 * reconcile leaves it alone by its alias. */
 	if (access("/usr/sbin/ip", X_OK) == 0) {
-		char *tap[] = { "/usr/sbin/ip", "tuntap", "add", "dev", "sealer0", "mode", "tap", NULL };
+		char *add[] = { "/usr/sbin/ip", "link", "add", "sealer0", "type", "veth", "peer", "name",
+				"sealer0p", NULL };
+		char *al0[] = { "/usr/sbin/ip", "link", "set", "sealer0", "alias", SEALER_LINK_ALIAS, NULL };
+		char *al1[] = { "/usr/sbin/ip", "link", "set", "sealer0p", "alias", SEALER_LINK_ALIAS, NULL };
 		char *up[] = { "/usr/sbin/ip", "link", "set", "sealer0", "master", "br0", "up", NULL };
-		assert_int_equal(run_in(ov, tap, NULL, NULL), 0);
+		assert_int_equal(run_in(ov, add, NULL, NULL), 0);
+		assert_int_equal(run_in(ov, al0, NULL, NULL), 0);
+		assert_int_equal(run_in(ov, al1, NULL, NULL), 0);
 		assert_int_equal(run_in(ov, up, NULL, NULL), 0);
 		assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
 		assert_int_equal(st.applied, 0);
 		assert_int_equal(st.failed, 0);
-		assert_int_equal(link_mtu(ov, "sealer0"), 1500); /* untouched, there */
+		assert_int_equal(link_mtu(ov, "sealer0"), 1500);  /* untouched, there */
+		assert_int_equal(link_mtu(ov, "sealer0p"), 1500);
 		assert_int_equal(link_mtu(ov, "br0"), ENC_MTU);   /* the veth keeps it down */
 	}
 
