@@ -130,6 +130,7 @@ struct sealer {
 	struct mmsghdr txm[SEALER_BATCH], rxm[SEALER_BATCH];
 	struct iovec txv[SEALER_BATCH], rxv[SEALER_BATCH];
 	struct sockaddr_in txa[SEALER_BATCH], rxa[SEALER_BATCH];
+	bool txmore[SEALER_BATCH];     /* slot continues the previous one's train */
 	/* UDP_SEGMENT on sends of trains, UDP_GRO on receives */
 	union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } txc[SEALER_BATCH];
 	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } rxc[SEALER_BATCH];
@@ -231,9 +232,10 @@ static void tx_flush(struct sealer *s)
 			s->c.tx_error += s->ntx - done;
 			break;
 		}
-		for (int i = 0; i < r; i++)
+		for (int i = 0; i < r; i++) {
 			s->c.tx_bytes += s->txm[done + i].msg_len - SEAL_OVERHEAD;
-		s->c.tx_frames += (unsigned)r;
+			s->c.tx_frames += !s->txmore[done + i];   /* a train once */
+		}
 		done += (unsigned)r;
 	}
 	s->ntx = 0;
@@ -392,6 +394,7 @@ static unsigned slot_take(struct sealer *s, struct vtep *v)
 	s->txa[i] = v->sa;
 	s->txm[i].msg_hdr.msg_control = NULL;
 	s->txm[i].msg_hdr.msg_controllen = 0;
+	s->txmore[i] = false;
 	return i;
 }
 
@@ -432,7 +435,7 @@ static void tx_train(struct sealer *s, struct vtep *v, const uint8_t *pt, size_t
 	uint8_t *outs[SEAL_TRAIN_MAX];
 	for (size_t k = 0; k < cnt; k++) {
 		if (k % per_slot == 0)
-			slot_take(s, v);
+			s->txmore[slot_take(s, v)] = k > 0;
 		outs[k] = (uint8_t *)s->txv[s->ntx - 1].iov_base + (k % per_slot) * s->seg;
 	}
 	ssize_t last = seal_for(s, v, pt, len, NULL, 0, outs, cnt);
