@@ -402,6 +402,17 @@ static bool dp_net_ready(const struct dp_run *run, const bool *ready, uint32_t v
 	return false;
 }
 
+/* An attachment on an encrypted network, kept, whose host end or (where
+ * the network's MTU allows BIG TCP frames) sandbox end has a smaller
+ * super-frame size than ep_attach sets now. */
+static bool dp_ep_untuned(const struct dp_run *run, const struct dp_local_ep *a)
+{
+	const struct dp_network *an = dp_state_find_network(run->actual, a->vni);
+	bool big = an && an->mtu >= DP_SEALED_GSO4_MIN_MTU;
+	return (a->host_gso4 && a->host_gso4 < DP_SEALED_HOST_GSO) ||
+	       (big && a->ct_gso4 && a->ct_gso4 < DP_SEALED_GSO4_MAX);
+}
+
 static void dp_add_eps(struct dp_run *run, const bool *ready)
 {
 	const struct dp_ops *ops = run->p->ops;
@@ -413,10 +424,13 @@ static void dp_add_eps(struct dp_run *run, const bool *ready)
 		if (dp_kept_net(run, d->vni)) {
 			const struct dp_local_ep *a = dp_find_ep(run->actual, d->vni, d->task_id);
 			if (a && dp_ep_same(a, d)) {
-				/* kept: only its host end's size, if an earlier netd
-				 * made it (0: the kernel does not say) */
-				if (net->encrypted && a->host_gso4 && a->host_gso4 < DP_SEALED_HOST_GSO)
-					dp_count(run, ops->ep_tune(run->p->ctx, net, a));
+				/* kept: only its super-frame sizes, if an earlier
+				 * netd made it (0: the kernel does not say) */
+				if (net->encrypted && dp_ep_untuned(run, a)) {
+					struct dp_local_ep t = *a;
+					snprintf(t.netns, sizeof(t.netns), "%s", d->netns);
+					dp_count(run, ops->ep_tune(run->p->ctx, net, &t));
+				}
 				continue;
 			}
 		}

@@ -79,6 +79,7 @@ struct dp_local_ep {
 	char ifname[IFNAMSIZ];             /* name inside the sandbox ("eth0") */
 	char host_ifname[IFNAMSIZ];        /* actual state only: the veth end in the overlay ns */
 	uint32_t host_gso4;                /* actual state only: its gso_ipv4_max_size (0: unknown) */
+	uint32_t ct_gso4;                  /* actual state only: the sandbox end's (0: unknown) */
 	struct in_addr ip;                 /* address inside the subnet */
 	uint8_t mac[6];                    /* MAC of the sandbox end */
 };
@@ -185,9 +186,11 @@ struct dp_ops {
 	int (*ep_attach)(void *ctx, const struct dp_network *net, const struct dp_local_ep *ep);
 	/* Removes the veth pair of ep (as dumped or as desired). Absent: 0. */
 	int (*ep_detach)(void *ctx, const struct dp_local_ep *ep);
-	/* Puts right, in place, what ep_attach sets on the host end of an
-	 * attachment on encrypted net and an earlier netd did not
-	 * (DP_SEALED_HOST_GSO); ep as dumped. The attachment is untouched. */
+	/* Puts right, in place, the super-frame sizes ep_attach sets on an
+	 * attachment on encrypted net where an earlier netd did not: the
+	 * host end's (DP_SEALED_HOST_GSO) and, where net's MTU allows, the
+	 * sandbox end's (DP_SEALED_GSO4_MAX); ep as dumped, with the desired
+	 * netns. The attachment is untouched. */
 	int (*ep_tune)(void *ctx, const struct dp_network *net, const struct dp_local_ep *ep);
 	int (*fdb_add)(void *ctx, const struct dp_fdb *f);
 	int (*fdb_del)(void *ctx, const struct dp_fdb *f);

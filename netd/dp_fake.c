@@ -162,6 +162,8 @@ static int fake_ep_attach(void *ctx, const struct dp_network *net, const struct 
 	struct dp_local_ep e = *ep;
 	snprintf(e.host_ifname, sizeof(e.host_ifname), "ve%08x", ntohl(ep->ip.s_addr));
 	e.host_gso4 = net->encrypted ? DP_SEALED_HOST_GSO : 65536;
+	const struct dp_network *kn = dp_state_find_network(&f->kernel, net->vni);
+	e.ct_gso4 = net->encrypted && kn->mtu >= DP_SEALED_GSO4_MIN_MTU ? DP_SEALED_GSO4_MAX : 65536;
 	err = dp_state_add_local(&f->kernel, &e);
 	if (err)
 		return err;
@@ -199,8 +201,12 @@ static int fake_ep_tune(void *ctx, const struct dp_network *net, const struct dp
 		return err;
 	struct dp_state *k = &f->kernel;
 	for (size_t i = 0; i < k->n_eps; i++)
-		if (k->eps[i].vni == ep->vni && strcmp(k->eps[i].host_ifname, ep->host_ifname) == 0)
+		if (k->eps[i].vni == ep->vni && strcmp(k->eps[i].host_ifname, ep->host_ifname) == 0) {
 			k->eps[i].host_gso4 = DP_SEALED_HOST_GSO;
+			const struct dp_network *kn = dp_state_find_network(k, ep->vni);
+			if (kn && kn->mtu >= DP_SEALED_GSO4_MIN_MTU)
+				k->eps[i].ct_gso4 = DP_SEALED_GSO4_MAX;
+		}
 	fake_record(f, line);
 	return 0;
 }

@@ -700,14 +700,28 @@ static int dpn_ep_detach(void *ctx, const struct dp_local_ep *ep)
 static int dpn_ep_tune(void *ctx, const struct dp_network *net, const struct dp_local_ep *ep)
 {
 	struct dp_nl *nl = ctx;
-	struct nl_sock *ov;
+	struct nl_sock *ov, *sb = NULL;
+	uint32_t mtu = 0;
+	const char *end = "host end";
 	int r = dpn_open_overlay(nl, net->vni, &ov);
 	if (r < 0)
 		return r;
 	r = link_set_gso_max(ov, ep->host_ifname, GRO_IFLA_GSO_IPV4_MAX_SIZE, DP_SEALED_HOST_GSO);
+	if (r >= 0 && ep->netns[0] && dpn_overlay_mtu(ov, net, &mtu) == 0 &&
+	    mtu >= DP_SEALED_GSO4_MIN_MTU) {
+		end = "sandbox end";
+		int sbfd = open(ep->netns, O_RDONLY | O_CLOEXEC);
+		r = sbfd < 0 ? -errno : dpn_open_in(sbfd, &sb);
+		if (sbfd >= 0)
+			close(sbfd);
+		if (r >= 0)
+			r = link_set_gso_max(sb, ep->ifname, GRO_IFLA_GSO_IPV4_MAX_SIZE, DP_SEALED_GSO4_MAX);
+		if (sb)
+			nl_socket_free(sb);
+	}
 	nl_socket_free(ov);
 	if (r < 0)
-		log_err("datapath, vni %u: host end %s of task %s: super-frame size: %s", net->vni,
+		log_err("datapath, vni %u: %s of %s (task %s): super-frame size: %s", net->vni, end,
 			ep->host_ifname, ep->task_id, strerror(-r));
 	return r;
 }
@@ -1368,10 +1382,13 @@ static int dpn_dump_fdbs(struct nl_sock *ov, int vx, uint32_t vni, struct dp_sta
 	return dpn_dump_raw(ov, RTM_GETNEIGH, &nd, sizeof(nd), dpn_fdb_msg, &w);
 }
 
-/* Where one link dump for gso_ipv4_max_size collects into. */
+/* Where one link dump for gso_ipv4_max_size collects into: per
+ * attachment (st->eps[i]) the sandbox end, as the overlay namespace sees
+ * it (its ifindex, in the namespace of that id; -1: unknown). */
 struct dpn_gso_walk {
 	uint32_t vni;
 	struct dp_state *st;
+	int *peer_index, *peer_nsid;
 };
 
 /* One RTM_NEWLINK: its gso_ipv4_max_size (which libnl does not parse)
@@ -1389,18 +1406,70 @@ static int dpn_gso_msg(struct nl_msg *msg, void *arg)
 	const char *name = nla_get_string(tb[IFLA_IFNAME]);
 	for (size_t i = 0; i < w->st->n_eps; i++) {
 		struct dp_local_ep *e = &w->st->eps[i];
-		if (e->vni == w->vni && strncmp(e->host_ifname, name, IFNAMSIZ) == 0)
-			e->host_gso4 = nla_get_u32(tb[GRO_IFLA_GSO_IPV4_MAX_SIZE]);
+		if (e->vni != w->vni || strncmp(e->host_ifname, name, IFNAMSIZ) != 0)
+			continue;
+		e->host_gso4 = nla_get_u32(tb[GRO_IFLA_GSO_IPV4_MAX_SIZE]);
+		if (w->peer_index && tb[IFLA_LINK] && tb[IFLA_LINK_NETNSID] &&
+		    nla_len(tb[IFLA_LINK]) >= 4 && nla_len(tb[IFLA_LINK_NETNSID]) >= 4) {
+			w->peer_index[i] = (int)nla_get_u32(tb[IFLA_LINK]);
+			w->peer_nsid[i] = (int)nla_get_s32(tb[IFLA_LINK_NETNSID]);
+		}
 	}
 	return NL_OK;
 }
 
-/* The host ends' gso_ipv4_max_size (left 0 by a kernel before 6.3). */
+/* One RTM_NEWLINK answer: its gso_ipv4_max_size into *arg. */
+static int dpn_peer_gso_msg(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[GRO_IFLA_GSO_IPV4_MAX_SIZE + 1];
+	if (h->nlmsg_type == RTM_NEWLINK &&
+	    nlmsg_parse(h, sizeof(struct ifinfomsg), tb, GRO_IFLA_GSO_IPV4_MAX_SIZE, NULL) == 0 &&
+	    tb[GRO_IFLA_GSO_IPV4_MAX_SIZE] && nla_len(tb[GRO_IFLA_GSO_IPV4_MAX_SIZE]) >= 4)
+		*(uint32_t *)arg = nla_get_u32(tb[GRO_IFLA_GSO_IPV4_MAX_SIZE]);
+	return NL_OK;
+}
+
+/* gso_ipv4_max_size of link index in the namespace the overlay namespace
+ * calls nsid (IFLA_TARGET_NETNSID, Linux 4.20); 0 when unknown. */
+static uint32_t dpn_peer_gso4(struct nl_sock *ov, int nsid, int index)
+{
+	uint32_t v = 0;
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = index };
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_GETLINK, NLM_F_REQUEST);
+	int r = !m ? -NLE_NOMEM : nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO);
+	if (r >= 0)
+		r = nla_put_s32(m, IFLA_TARGET_NETNSID, nsid);
+	/* no ACK asked: the answer is the link, or an error, alone */
+	nl_socket_disable_auto_ack(ov);
+	if (r >= 0)
+		r = nl_send_auto(ov, m);
+	nl_socket_enable_auto_ack(ov);
+	if (m)
+		nlmsg_free(m);
+	if (r >= 0 && nl_socket_modify_cb(ov, NL_CB_VALID, NL_CB_CUSTOM, dpn_peer_gso_msg, &v) >= 0)
+		nl_recvmsgs_default(ov);
+	return v;
+}
+
+/* The host ends' gso_ipv4_max_size, and their sandbox ends' (both left 0
+ * by a kernel before 6.3). */
 static int dpn_dump_gso4(struct nl_sock *ov, uint32_t vni, struct dp_state *st)
 {
+	size_t n = st->n_eps;
 	struct dpn_gso_walk w = { .vni = vni, .st = st };
+	w.peer_index = n ? xcalloc(n, sizeof(int)) : NULL;
+	w.peer_nsid = n ? xcalloc(n, sizeof(int)) : NULL;
+	for (size_t i = 0; i < n; i++)
+		w.peer_index[i] = -1;
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-	return dpn_dump_raw(ov, RTM_GETLINK, &ifi, sizeof(ifi), dpn_gso_msg, &w);
+	int r = dpn_dump_raw(ov, RTM_GETLINK, &ifi, sizeof(ifi), dpn_gso_msg, &w);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (w.peer_index[i] > 0 && w.peer_nsid[i] >= 0)
+			st->eps[i].ct_gso4 = dpn_peer_gso4(ov, w.peer_nsid[i], w.peer_index[i]);
+	free(w.peer_index);
+	free(w.peer_nsid);
+	return r;
 }
 
 /* Everything in the overlay namespace of vni. */

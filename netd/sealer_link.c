@@ -122,12 +122,15 @@ static int end_set(const char *name, uint32_t mtu, uint32_t gso4, int master, ui
 	bool ok = put_str(&q, IFLA_IFALIAS, SEALER_LINK_ALIAS) &&
 		  (!mtu || put_u32(&q, IFLA_MTU, mtu)) &&
 		  (!gso4 || put_u32(&q, GRO_IFLA_GSO_IPV4_MAX_SIZE, gso4)) &&
-		  (!master || (put_u32(&q, IFLA_MASTER, (uint32_t)master) &&
-			       put_u32(&q, IFLA_GSO_MAX_SEGS, segs)));
+		  (!master || put_u32(&q, IFLA_MASTER, (uint32_t)master));
 	if (!ok)
 		return -ENOBUFS;
 	int r = talk(&q);
 	if (r < 0)
+		return r;
+	/* Apart: kernels before 5.19 set gso_max_segs only at creation. Such
+	 * a kernel passes super-frames whatever trains say. */
+	if (master && (r = sealer_link_segs(name, segs)) < 0 && r != -EOPNOTSUPP && r != -EINVAL)
 		return r;
 	/* No IPv6 link-local address: the sealer's end would send router
 	 * and neighbour solicitations into the network. Best effort: a

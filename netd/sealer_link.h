@@ -28,7 +28,9 @@ void sealer_link_peer(const char *name, char peer[IF_NAMESIZE]);
  * first); both ends up, with mtu (0: the kernel's), gso_ipv4_max_size
  * gso4 (0: left; older kernels ignore it) and no IPv6 address; name on
  * br0, passing super-frames of at most segs segments (1: the kernel
- * segments them before the sealer, see sealer_link_segs). */
+ * segments them before the sealer, see sealer_link_segs; a kernel that
+ * cannot change it on a live link, before 5.19, keeps what it has).
+ * Needs Linux 4.20 (PACKET_IGNORE_OUTGOING). */
 int sealer_link_ensure(const char *name, uint32_t mtu, uint32_t gso4, uint32_t segs,
 		       const char **what);
 

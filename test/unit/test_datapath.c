@@ -657,6 +657,21 @@ static void enc_state(struct dp_state *st, bool encrypted)
 		add_remote(st, 4343, "198.19.43.12", "192.0.2.202");
 }
 
+
+/* Two reconciles of want: the first tunes task1's attachment in place
+ * (one ep_tune), the second finds nothing to do. */
+static void assert_tuned_once(struct dp_provider *p, const struct dp_state *want)
+{
+	struct dp_stats stats;
+	for (int i = 0; i < 2; i++) {
+		dp_fake_clear_ops(p);
+		assert_int_equal(dp_reconcile(p, want, &stats), 0);
+		print_ops(p);
+		assert_int_equal(dp_fake_nops(p), i == 0 ? 1 : 0);
+		if (i == 0)
+			assert_string_equal(dp_fake_op(p, 0), "ep_tune 4343 task1 vec6132b0b");
+	}
+}
 static void test_encrypted_network(void **unused)
 {
 	(void)unused;
@@ -689,21 +704,20 @@ static void test_encrypted_network(void **unused)
 		assert_int_equal(stats.failed, 0);
 	}
 
-	/* An attachment an earlier netd made (its host end passes 64 KB):
-	 * tuned in place, once; one of unknown size (a kernel before 6.3)
-	 * is left alone. */
+	/* An attachment an earlier netd made (its host end passes 64 KB, or
+	 * its sandbox end sends 62,000-byte frames): tuned in place, once;
+	 * one of unknown sizes (a kernel before 6.3) is left alone. */
 	assert_int_equal(dp_fake_state(p)->n_eps, 1);
 	dp_fake_state(p)->eps[0].host_gso4 = 65536;
-	for (int i = 0; i < 2; i++) {
-		dp_fake_clear_ops(p);
-		assert_int_equal(dp_reconcile(p, &want, &stats), 0);
-		print_ops(p);
-		assert_int_equal(dp_fake_nops(p), i == 0 ? 1 : 0);
-		if (i == 0)
-			assert_string_equal(dp_fake_op(p, 0), "ep_tune 4343 task1 vec6132b0b");
-	}
+	assert_tuned_once(p, &want);
 	assert_int_equal(dp_fake_state(p)->eps[0].host_gso4, DP_SEALED_HOST_GSO);
+	/* the same for a sandbox end at 62,000 (BIG TCP off) */
+	assert_int_equal(dp_fake_state(p)->eps[0].ct_gso4, DP_SEALED_GSO4_MAX);
+	dp_fake_state(p)->eps[0].ct_gso4 = DP_SEALED_GSO_MAX;
+	assert_tuned_once(p, &want);
+	assert_int_equal(dp_fake_state(p)->eps[0].ct_gso4, DP_SEALED_GSO4_MAX);
 	dp_fake_state(p)->eps[0].host_gso4 = 0;
+	dp_fake_state(p)->eps[0].ct_gso4 = 0;
 	dp_fake_clear_ops(p);
 	assert_int_equal(dp_reconcile(p, &want, &stats), 0);
 	assert_int_equal(dp_fake_nops(p), 0);
