@@ -1431,7 +1431,9 @@ static int dpn_peer_gso_msg(struct nl_msg *msg, void *arg)
 }
 
 /* gso_ipv4_max_size of link index in the namespace the overlay namespace
- * calls nsid (IFLA_TARGET_NETNSID, Linux 4.20); 0 when unknown. */
+ * calls nsid (IFLA_TARGET_NETNSID, Linux 4.20); 0 when unknown. The
+ * answer is read with a callback of its own, then the ACK, so the socket
+ * stays in step for the requests that follow. */
 static uint32_t dpn_peer_gso4(struct nl_sock *ov, int nsid, int index)
 {
 	uint32_t v = 0;
@@ -1440,15 +1442,19 @@ static uint32_t dpn_peer_gso4(struct nl_sock *ov, int nsid, int index)
 	int r = !m ? -NLE_NOMEM : nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO);
 	if (r >= 0)
 		r = nla_put_s32(m, IFLA_TARGET_NETNSID, nsid);
-	/* no ACK asked: the answer is the link, or an error, alone */
-	nl_socket_disable_auto_ack(ov);
 	if (r >= 0)
-		r = nl_send_auto(ov, m);
-	nl_socket_enable_auto_ack(ov);
-	if (m)
-		nlmsg_free(m);
-	if (r >= 0 && nl_socket_modify_cb(ov, NL_CB_VALID, NL_CB_CUSTOM, dpn_peer_gso_msg, &v) >= 0)
-		nl_recvmsgs_default(ov);
+		r = nl_send_auto(ov, m);   /* with NLM_F_ACK */
+	nlmsg_free(m);
+	struct nl_cb *sc = r >= 0 ? nl_socket_get_cb(ov) : NULL;   /* a reference */
+	struct nl_cb *cb = sc ? nl_cb_clone(sc) : NULL;
+	nl_cb_put(sc);
+	if (!cb)
+		return 0;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, dpn_peer_gso_msg, &v);
+	/* the link, then its ACK; an error answer is both */
+	if (nl_recvmsgs(ov, cb) >= 0)
+		nl_wait_for_ack(ov);
+	nl_cb_put(cb);
 	return v;
 }
 

@@ -857,6 +857,32 @@ static void test_encrypted_network(void **unused)
 		assert_int_equal(link_mtu(ov, "br0"), ENC_MTU);   /* the veth keeps it down */
 	}
 
+	/* Two attachments made by an earlier netd: both raised in one
+	 * reconcile (the dump reads every sandbox end, not the first only). */
+	if (link_gso_ipv4_max(ov, "lo")) {
+		struct dp_local_ep ep2 = { .vni = ENC_VNI, .task_id = "dpt-task-b2", .ifname = "eth2" };
+		snprintf(ep2.netns, sizeof(ep2.netns), "%s", fx.ct_b);
+		ep2.ip = ip4("198.19.43.13");
+		mac_for(ep2.ip, ep2.mac);
+		assert_int_equal(dp_state_add_local(&b, &ep2), 0);
+		assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+		assert_int_equal(st.applied, 1);
+		const char *legs[] = { "eth1", "eth2" };
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(netns_link_set_u32(fx.ct_b, legs[i], GRO_IFLA_GSO_IPV4_MAX_SIZE,
+							    DP_SEALED_GSO_MAX), 0);
+		assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+		assert_int_equal(st.applied, 2);
+		assert_int_equal(st.failed, 0);
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(link_gso_ipv4_max(fx.ct_b, legs[i]), DP_SEALED_GSO4_MAX);
+		dp_state_clear(&b);
+		desired_b_enc(&b, true);
+		assert_int_equal(dp_reconcile(fx.pb, &b, &st), 0);
+		assert_int_equal(st.applied, 1);   /* eth2 detached */
+		assert_int_equal(link_mtu(fx.ct_b, "eth2"), 0);
+	}
+
 	/* Encryption off: remade with vxlan0 and the plain MTU. */
 	dp_state_clear(&b);
 	desired_b_enc(&b, false);
