@@ -8,6 +8,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
+#include <linux/if_packet.h>
 #include <linux/virtio_net.h>
 #include <net/if.h>
 #include <ifaddrs.h>
@@ -38,6 +39,7 @@
 #define PKT_CAP 65536u                     /* one UDP datagram (SEAL_MAX_PACKET fits) */
 #define PT_CAP SEAL_MAX_FRAME              /* plaintext: VNI [+ vnet header] + frame */
 #define PT_BUF (GRO_MAX_LEN + 64)          /* room for the largest frame read (BIG TCP) */
+#define VLAN_ROOM 4                        /* a VLAN tag put back into a frame read */
 #define VNI_LEN 4
 #define VNET_LEN ((int)SW_VNET_LEN)
 #define RT_CAP (SEAL_HDR_LEN + PT_BUF + SEAL_TAG_LEN)   /* a whole train, as seal_rx_open takes it */
@@ -126,6 +128,7 @@ struct sealer {
 	struct iovec gro_iov[GRO_FRAMES + 1];
 	struct sw_frame held[GRO_FRAMES];
 	size_t gro_max;                /* coalesced frames stay below; 0: none (gro_max_probe) */
+	bool split_big;                /* the links refuse frames over 64 KB: split them */
 	uint8_t *txbuf, *rxbuf;        /* SEALER_BATCH datagrams each */
 	struct mmsghdr txm[SEALER_BATCH], rxm[SEALER_BATCH];
 	struct iovec txv[SEALER_BATCH], rxv[SEALER_BATCH];
@@ -536,18 +539,18 @@ static void tx_frame(struct sealer *s, struct net *n, const uint8_t *pt, size_t 
 	n->tx_frames++;
 }
 
-/* What one link read left at s->pt + VNI_LEN: a vnet header and a frame
+/* What one link read left at base + VNI_LEN: a vnet header and a frame
  * (r bytes). A TCP super-frame (GSO) keeps its header and goes as a
  * train (tx_one); any other frame travels alone with its checksum
  * finished here, so it costs the wire no more than SEALER_OVERHEAD. */
-static void tx_read(struct sealer *s, struct net *n, size_t r)
+static void tx_read(struct sealer *s, struct net *n, uint8_t *base, size_t r)
 {
-	struct virtio_net_hdr *h = (struct virtio_net_hdr *)(s->pt + VNI_LEN);
-	uint8_t *f = s->pt + VNI_LEN + VNET_LEN;
+	struct virtio_net_hdr *h = (struct virtio_net_hdr *)(base + VNI_LEN);
+	uint8_t *f = base + VNI_LEN + VNET_LEN;
 	size_t flen = r - VNET_LEN;
 	if (h->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-		sw_put32(s->pt, n->vni | SW_F_VNET);
-		tx_frame(s, n, s->pt, VNI_LEN + r, f, flen);
+		sw_put32(base, n->vni | SW_F_VNET);
+		tx_frame(s, n, base, VNI_LEN + r, f, flen);
 		return;
 	}
 	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
@@ -563,14 +566,53 @@ static void tx_read(struct sealer *s, struct net *n, size_t r)
 static void tap_close(struct net *n, bool remove);
 static void retry_arm(struct sealer *s);
 
-/* The link failed for good (its namespace was deleted with it, as when
- * netd remakes a network): close it; the retry timer opens it again. */
+/* errno from the link's socket that says the link itself is gone (its
+ * pair or namespace deleted, as when netd remakes a network); any other
+ * error concerns one frame only. */
+static bool link_gone(int e)
+{
+	return e == ENETDOWN || e == ENXIO || e == ENODEV || e == EBADF;
+}
+
+/* The link failed for good: close it; the retry timer opens it again. */
 static void tap_lost(struct net *n, int err)
 {
 	snprintf(n->err, sizeof(n->err), "%s", strerror(err));
 	log_warn("sealer, vni %u: link %s: %s (reopening)", n->vni, n->tap, n->err);
 	tap_close(n, false);
 	retry_arm(n->s);
+}
+
+/* A VLAN tag the kernel took out of the frame before the packet socket
+ * saw it (it always does on receive; PACKET_AUXDATA gives it): put back
+ * after the MAC addresses, as the frame left the container, with the vnet
+ * header's offsets moved along. The frame was read VLAN_ROOM bytes into
+ * the buffer; *base moves to the buffer's start. True when it was done. */
+static bool vlan_restore(struct msghdr *mh, uint8_t **base)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA ||
+		    c->cmsg_len < CMSG_LEN(sizeof(struct tpacket_auxdata)))
+			continue;
+		struct tpacket_auxdata aux;
+		memcpy(&aux, CMSG_DATA(c), sizeof(aux));
+		if (!(aux.tp_status & TP_STATUS_VLAN_VALID))
+			return false;
+		uint8_t *b = *base - VLAN_ROOM;
+		memmove(b + VNI_LEN, *base + VNI_LEN, VNET_LEN + 12);
+		uint8_t *tag = b + VNI_LEN + VNET_LEN + 12;
+		bool tpid = aux.tp_status & TP_STATUS_VLAN_TPID_VALID;
+		sw_put16(tag, tpid && aux.tp_vlan_tpid ? aux.tp_vlan_tpid : 0x8100);
+		sw_put16(tag + 2, aux.tp_vlan_tci);
+		struct virtio_net_hdr *h = (struct virtio_net_hdr *)(b + VNI_LEN);
+		if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+			h->csum_start = (uint16_t)(h->csum_start + VLAN_ROOM);
+		if (h->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+			h->hdr_len = (uint16_t)(h->hdr_len + VLAN_ROOM);
+		*base = b;
+		return true;
+	}
+	return false;
 }
 
 static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -580,24 +622,41 @@ static void tap_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct net *n = w->data;
 	struct sealer *s = n->s;
 	for (int i = 0; i < LINK_READS; i++) {
-		/* MSG_TRUNC: the frame's whole length, to tell a cut one */
-		ssize_t r = recv(n->fd, s->pt + VNI_LEN, PT_BUF - VNI_LEN, MSG_TRUNC);
+		/* read VLAN_ROOM bytes in, to put a VLAN tag back (below);
+		 * MSG_TRUNC: the frame's whole length, to tell a cut one */
+		uint8_t *base = s->pt + VLAN_ROOM;
+		struct iovec iov = { base + VNI_LEN, PT_BUF - VNI_LEN - VLAN_ROOM };
+		union {
+			struct cmsghdr h;
+			uint8_t b[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+		} cb;
+		struct msghdr mh = {
+			.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cb, .msg_controllen = sizeof(cb),
+		};
+		ssize_t r = recvmsg(n->fd, &mh, MSG_TRUNC);
 		if (r < 0) {
-			if (errno != EAGAIN && errno != EINTR) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			if (link_gone(errno)) {
 				tap_lost(n, errno);
 				return;
 			}
-			break;
-		}
-		if (r < VNET_LEN + ETH_HLEN_ || r > (ssize_t)(PT_BUF - VNI_LEN)) {
+			/* one frame the kernel could not describe in a vnet
+			 * header (dropped by it): the link is fine */
 			s->c.malformed++;
 			continue;
 		}
+		if (r < VNET_LEN + ETH_HLEN_ || r > (ssize_t)iov.iov_len) {
+			s->c.malformed++;
+			continue;
+		}
+		if (vlan_restore(&mh, &base))
+			r += VLAN_ROOM;
 		if (s->udp < 0) {
 			s->c.tx_error++;
 			continue;
 		}
-		tx_read(s, n, (size_t)r);
+		tx_read(s, n, base, (size_t)r);
 	}
 	if (s->ntx)
 		tx_flush(s);
@@ -630,7 +689,34 @@ static void auth_failed(struct sealer *s, struct vtep *v, const uint8_t *pkt, si
 	v->auth_unlogged = 0;
 }
 
-/* One frame (with its vnet header, or none) into n's link. */
+/* A TCP super-frame f[flen] (header *vh) written as pieces below 64 KB
+ * (sealer_gro.h gro_split). 0, -EINVAL when it is no such frame, or the
+ * errno of the piece that failed (those before it went). */
+static int tap_write_split(struct net *n, const struct virtio_net_hdr *vh, const uint8_t *f,
+			   size_t flen)
+{
+	struct gro_split sp;
+	if (!gro_split_start(&sp, f, flen, vh, GRO_MAX_LEGACY))
+		return -EINVAL;
+	uint8_t hdr[ETH_HLEN_ + 60 + 60];   /* Ethernet, IPv4 and TCP at their longest */
+	struct virtio_net_hdr pv;
+	const uint8_t *pay;
+	size_t plen;
+	if (sp.hlen > sizeof(hdr))
+		return -EINVAL;
+	while (gro_split_next(&sp, hdr, &pv, &pay, &plen)) {
+		struct iovec iov[3] = {
+			{ &pv, VNET_LEN }, { hdr, sp.hlen }, { (void *)pay, plen },
+		};
+		if (writev(n->fd, iov, 3) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* One frame (with its vnet header, or none) into n's link. A super-frame
+ * over 64 KB that the link refuses whole (packet sockets before Linux 6.6
+ * take about 68 KB) goes in pieces, from then on at once. */
 static void tap_write(struct sealer *s, struct net *n, const struct virtio_net_hdr *vh,
 		      const uint8_t *f, size_t flen)
 {
@@ -638,10 +724,25 @@ static void tap_write(struct sealer *s, struct net *n, const struct virtio_net_h
 		{ vh ? (void *)vh : (void *)&vnet_none, VNET_LEN },
 		{ (void *)f, flen },
 	};
-	if (writev(n->fd, iov, 2) < 0) {
+	bool big = vh && flen > GRO_MAX_LEGACY;
+	int r = -EMSGSIZE;
+	if (!big || !s->split_big)
+		r = writev(n->fd, iov, 2) < 0 ? -errno : 0;
+	if (r == -EMSGSIZE && big) {
+		int k = tap_write_split(n, vh, f, flen);
+		if (k == -EINVAL && s->split_big)   /* no TCPv4 frame: whole, then */
+			k = writev(n->fd, iov, 2) < 0 ? -errno : 0;
+		else if (k == 0 && !s->split_big) {
+			s->split_big = true;
+			log_warn("sealer, vni %u: a %zu-byte super-frame was refused whole; frames "
+				 "over 64 KB are written in pieces from now on", n->vni, flen);
+		}
+		r = k;
+	}
+	if (r < 0) {
 		s->c.tx_error++;
-		if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS)
-			tap_lost(n, errno);
+		if (link_gone(-r))
+			tap_lost(n, -r);
 		return;
 	}
 	n->rx_frames++;
@@ -673,6 +774,11 @@ static void gro_flush(struct sealer *s)
 		}
 		/* refused for good (not a momentary shortage): this kernel does
 		 * not take what the probe promised; step the limit down */
+		if (link_gone(errno)) {
+			gro_undo(&s->gro);
+			tap_lost(n, errno);
+			return;
+		}
 		if (errno != ENOMEM && errno != ENOBUFS && errno != EAGAIN && errno != EINTR) {
 			s->gro_max = s->gro_max > GRO_MAX_LEGACY ? GRO_MAX_LEGACY : 0;
 			log_warn("sealer, vni %u: a coalesced %zu-byte frame was refused (%s); "
@@ -895,11 +1001,11 @@ static int tap_open(struct net *n)
 /* Stops reading n's link; with remove, the pair is deleted. */
 static void tap_close(struct net *n, bool remove)
 {
-	if (n->fd < 0)
-		return;
-	ev_io_stop(n->s->loop, &n->io);
-	close(n->fd);
-	n->fd = -1;
+	if (n->fd >= 0) {
+		ev_io_stop(n->s->loop, &n->io);
+		close(n->fd);
+		n->fd = -1;
+	}
 	const char *what = "";
 	int r = remove ? in_netns(n, link_delete_here, NULL, &what) : 0;
 	if (r < 0 && r != -ENOENT)
@@ -1255,7 +1361,7 @@ int sealer_apply(struct sealer *s, const Swarm__SealerConfig *cfg, char *err, si
 	}
 	for (size_t j = 0; j < s->nnets; j++) {
 		if (s->nets[j])
-			log_info("sealer, vni %u: removed, deleting tap %s", s->nets[j]->vni,
+			log_info("sealer, vni %u: removed, deleting link %s", s->nets[j]->vni,
 				 s->nets[j]->tap);
 		net_free(s->nets[j], true);
 	}

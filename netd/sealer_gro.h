@@ -1,4 +1,6 @@
-/* Receive coalescing of TCP super-frames before they enter a TAP.
+/* Receive coalescing of TCP super-frames before they enter the link
+ * (the sealer's veth pair, sealer_link.h), and their splitting for a
+ * link that refuses one whole.
  *
  * A receiving sealer that finds several opened trains of one TCP flow
  * ready at once (it drained them in one batch) writes them into the TAP
@@ -77,6 +79,29 @@ void gro_finish(struct gro *g);
 /* Puts the head's headers back as received (to write the frames one by
  * one when the merged write was refused). */
 void gro_undo(struct gro *g);
+
+/* The reverse, for a link that refuses a big frame whole (a packet
+ * socket before Linux 6.6 takes about 68 KB at most): a TCPv4 super-frame
+ * cut into pieces below max bytes, each a super-frame of whole segments
+ * (the last may be short) with its own headers, as the sender's TSO would
+ * have made them: IP total length, id and checksum, sequence number, FIN
+ * and PSH on the last piece only, CWR on the first, the pseudo-header sum
+ * for its length. A BIG TCP frame (IP total length 0) is taken too. */
+struct gro_split {
+	const uint8_t *f;               /* the frame, left as it is */
+	struct virtio_net_hdr vh;
+	size_t len, hlen;
+	size_t per;                     /* payload bytes per piece: whole segments */
+	size_t off;                     /* payload bytes given out so far */
+};
+/* Whether f[len] (header *vh) can be cut below max bytes (max - hlen
+ * leaves room for a segment); sp is then ready. */
+bool gro_split_start(struct gro_split *sp, const uint8_t *f, size_t len,
+		     const struct virtio_net_hdr *vh, size_t max);
+/* The next piece: its headers into hdr[sp->hlen] and *vh, its payload
+ * at *pay[*plen] (inside the frame). False when all were given. */
+bool gro_split_next(struct gro_split *sp, uint8_t *hdr, struct virtio_net_hdr *vh,
+		    const uint8_t **pay, size_t *plen);
 
 /* Whether an RTM_NEWLINK reply msg[len] (to RTM_GETLINK) carries
  * GRO_IFLA_GSO_IPV4_MAX_SIZE: the kernel (6.3 or later) then takes IPv4

@@ -4,17 +4,22 @@
 #include "sealer_link.h"
 
 #include <errno.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
 #include <linux/if_packet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/sockios.h>
 #include <linux/veth.h>
 #include <net/ethernet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "sealer_gro.h"   /* GRO_IFLA_GSO_IPV4_MAX_SIZE */
@@ -80,6 +85,8 @@ static int talk(struct req *q)
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0)
 		return -errno;
+	struct timeval tv = { .tv_sec = 5 };   /* the kernel always answers; never hang on it */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct sockaddr_nl k = { .nl_family = AF_NETLINK };
 	int r = 0;
 	if (sendto(fd, q->buf, q->n.nlmsg_len, 0, (struct sockaddr *)&k, sizeof(k)) < 0)
@@ -110,8 +117,80 @@ void sealer_link_peer(const char *name, char peer[IF_NAMESIZE])
 	snprintf(peer, IF_NAMESIZE, "%.*sp", IF_NAMESIZE - 2, name);
 }
 
+/* Offloads the br0 end must not have: what a packet socket cannot describe
+ * in a vnet header (SCTP, fraglist and tunnel GSO always; UDP GSO before
+ * Linux 6.2; it would drop such a frame). Turned off, the kernel segments
+ * before the frame reaches the sealer, as it did for the TAP, which never
+ * offered them. (VLAN tags come apart from the frame whatever the
+ * offloads: the sealer puts them back from PACKET_AUXDATA.) */
+static const char *const offloads_off[] = {
+	"tx-udp-segmentation", "tx-sctp-segmentation", "tx-gso-list", "tx-gso-partial",
+	"tx-gre-segmentation", "tx-gre-csum-segmentation", "tx-ipxip4-segmentation",
+	"tx-ipxip6-segmentation", "tx-udp_tnl-segmentation", "tx-udp_tnl-csum-segmentation",
+	"tx-tunnel-remcsum-segmentation", "tx-esp-segmentation",
+};
+
+/* Turns offloads_off off on name (SIOCETHTOOL: the kernel's feature names,
+ * those it does not know skipped). 0 or -errno. */
+static int features_off(const char *name)
+{
+	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sk < 0)
+		return -errno;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	struct {
+		struct ethtool_sset_info h;
+		uint32_t n;
+	} info = { .h = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = 1ull << ETH_SS_FEATURES } };
+	struct ethtool_gstrings *names = NULL;
+	struct ethtool_sfeatures *set = NULL;
+	int r = 0;
+	ifr.ifr_data = (void *)&info;
+	if (ioctl(sk, SIOCETHTOOL, &ifr) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!info.h.sset_mask) {
+		r = -EOPNOTSUPP;
+		goto out;
+	}
+	uint32_t n = info.n, blocks = (n + 31) / 32;
+	names = calloc(1, sizeof(*names) + (size_t)n * ETH_GSTRING_LEN);
+	set = calloc(1, sizeof(*set) + blocks * sizeof(set->features[0]));
+	if (!names || !set) {
+		r = -ENOMEM;
+		goto out;
+	}
+	names->cmd = ETHTOOL_GSTRINGS;
+	names->string_set = ETH_SS_FEATURES;
+	names->len = n;
+	ifr.ifr_data = (void *)names;
+	if (ioctl(sk, SIOCETHTOOL, &ifr) < 0) {
+		r = -errno;
+		goto out;
+	}
+	set->cmd = ETHTOOL_SFEATURES;
+	set->size = blocks;
+	for (uint32_t i = 0; i < n; i++) {
+		const char *f = (const char *)names->data + (size_t)i * ETH_GSTRING_LEN;
+		for (size_t k = 0; k < sizeof(offloads_off) / sizeof(offloads_off[0]); k++)
+			if (strncmp(f, offloads_off[k], ETH_GSTRING_LEN) == 0)
+				set->features[i / 32].valid |= 1u << (i % 32);   /* requested 0: off */
+	}
+	ifr.ifr_data = (void *)set;
+	if (ioctl(sk, SIOCETHTOOL, &ifr) < 0)
+		r = -errno;
+out:
+	free(names);
+	free(set);
+	close(sk);
+	return r;
+}
+
 /* Sets one end: alias, MTU, IPv4 GSO size, and for the br0 end its
- * master and segment limit (master 0: not the br0 end). */
+ * master, segment limit and offloads (master 0: not the br0 end). */
 static int end_set(const char *name, uint32_t mtu, uint32_t gso4, int master, uint32_t segs)
 {
 	int idx = (int)if_nametoindex(name);
@@ -132,6 +211,8 @@ static int end_set(const char *name, uint32_t mtu, uint32_t gso4, int master, ui
 	 * a kernel passes super-frames whatever trains say. */
 	if (master && (r = sealer_link_segs(name, segs)) < 0 && r != -EOPNOTSUPP && r != -EINVAL)
 		return r;
+	if (master && (r = features_off(name)) < 0)
+		return r;
 	/* No IPv6 link-local address: the sealer's end would send router
 	 * and neighbour solicitations into the network. Best effort: a
 	 * kernel without IPv6 has nothing to switch off. */
@@ -150,11 +231,14 @@ static int end_set(const char *name, uint32_t mtu, uint32_t gso4, int master, ui
 	return talk(&q);
 }
 
-static int create(const char *name, const char *peer, uint32_t mtu)
+/* The pair; name's segment limit set at creation too, where every kernel
+ * takes it (before 5.19 a live link's cannot change). */
+static int create(const char *name, const char *peer, uint32_t mtu, uint32_t segs)
 {
 	struct req q;
 	req_init(&q, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
-	if (!put_str(&q, IFLA_IFNAME, name) || (mtu && !put_u32(&q, IFLA_MTU, mtu)))
+	if (!put_str(&q, IFLA_IFNAME, name) || (mtu && !put_u32(&q, IFLA_MTU, mtu)) ||
+	    !put_u32(&q, IFLA_GSO_MAX_SEGS, segs))
 		return -ENOBUFS;
 	struct rtattr *li = put(&q, IFLA_LINKINFO, NULL, 0);
 	if (!li || !put_str(&q, IFLA_INFO_KIND, "veth"))
@@ -194,7 +278,7 @@ int sealer_link_ensure(const char *name, uint32_t mtu, uint32_t gso4, uint32_t s
 	}
 	if (!r && !if_nametoindex(name)) {
 		w = "creating the veth pair";
-		r = create(name, peer, mtu);
+		r = create(name, peer, mtu, segs);
 	}
 	int br = (int)if_nametoindex("br0");
 	if (!r && !br) {
@@ -228,6 +312,9 @@ int sealer_link_socket(const char *name, int bufsz, const char **what)
 {
 	char peer[IF_NAMESIZE];
 	sealer_link_peer(name, peer);
+	const char *unused;
+	if (!what)
+		what = &unused;
 	int idx = (int)if_nametoindex(peer);
 	if (!idx) {
 		*what = "the sealer's end";
@@ -250,6 +337,8 @@ int sealer_link_socket(const char *name, int bufsz, const char **what)
 		w = "PACKET_VNET_HDR";
 	else if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
 		w = "PACKET_IGNORE_OUTGOING";
+	else if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)) < 0)
+		w = "PACKET_AUXDATA";
 	else if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsz, sizeof(bufsz)) < 0 ||
 		 setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz)) < 0)
 		w = "socket buffers";

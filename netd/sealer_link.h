@@ -1,7 +1,7 @@
 /* swarm-sealer's link into an encrypted network's namespace: a veth pair,
  * one end (NAME) a port of br0, the other (NAME "p", sealer_link_peer)
  * read and written by the sealer through an AF_PACKET socket with vnet
- * headers. Why not a TAP: a TAP takes TCP super-frames of at most 64 KB
+ * headers; offloads a vnet header cannot describe are off on NAME. Why not a TAP: a TAP takes TCP super-frames of at most 64 KB
  * (its tso_max_size), so a container's BIG TCP frames (up to 256 KB, Linux
  * 6.3) would be cut into software segments before the sealer sees them;
  * a veth passes them whole, and the sealer reads and seals 3-4 times fewer
@@ -43,8 +43,9 @@ int sealer_link_delete(const char *name);
 /* A non-blocking AF_PACKET socket on name's peer: every frame br0 sends
  * to the pair is read with a struct virtio_net_hdr before it (native
  * byte order), and what is written the same way goes to br0; frames the
- * peer itself sends are not read back. bufsz: its receive and send
- * buffers (forced). */
+ * peer itself sends are not read back; a frame's VLAN tag, which the
+ * kernel takes out of it, comes in a PACKET_AUXDATA message. bufsz: its
+ * receive and send buffers (forced). */
 int sealer_link_socket(const char *name, int bufsz, const char **what);
 
 #endif

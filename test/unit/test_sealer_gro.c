@@ -213,6 +213,93 @@ static void test_refusals(void **unused)
 }
 
 /* An RTM_NEWLINK reply with the given attribute types (u32 each). */
+/* Checks one piece of a split: its IP checksum holds, its lengths and
+ * pseudo-header sum are for plen payload bytes at seq. */
+static void piece_ok(const uint8_t *hdr, size_t plen, uint32_t seq)
+{
+	const uint8_t *ip = hdr + 14, *th = ip + 20;
+	uint32_t s = 0;
+	for (int i = 0; i < 20; i += 2)
+		s += get16(ip + i);
+	assert_int_equal(fold(s), 0xffff);
+	assert_int_equal(get16(ip + 2), HLEN - 14 + plen);
+	assert_int_equal((uint32_t)(th[4] << 24 | th[5] << 16 | th[6] << 8 | th[7]), seq);
+	uint32_t tl = (uint32_t)(HLEN - 34 + plen), ps = 6 + (tl >> 16) + (tl & 0xffff);
+	for (int i = 12; i < 20; i += 2)
+		ps += get16(ip + i);
+	assert_int_equal(get16(th + 16), fold(ps));
+}
+
+/* A BIG TCP frame (60 segments and 100 bytes, IP total length 0) cut
+ * below 64 KB: two pieces of whole segments with their own headers; put
+ * back together by coalescing, the original headers. */
+static void test_split(void **unused)
+{
+	(void)unused;
+	static uint8_t p1[FCAP], p2[FCAP];
+	struct virtio_net_hdr v1, v2;
+	size_t la = frame(a, &va, 1000, 60, 100, ACK | PSH | FIN);
+	put16(a + 14 + 2, 0);                       /* over 64 KB */
+	uint8_t orig[HLEN];
+	memcpy(orig, a, HLEN);
+	struct gro_split sp;
+	assert_true(gro_split_start(&sp, a, la, &va, GRO_MAX_LEGACY));
+	const uint8_t *pay;
+	size_t plen;
+	assert_true(gro_split_next(&sp, p1, &v1, &pay, &plen));
+	assert_int_equal(plen, 47 * MSS);           /* whole segments below 64 KB */
+	assert_ptr_equal(pay, a + HLEN);
+	piece_ok(p1, plen, 1000);
+	assert_int_equal(p1[34 + 13], ACK);         /* FIN and PSH on the last piece only */
+	assert_int_equal(v1.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	memcpy(p1 + HLEN, pay, plen);
+	size_t l1 = HLEN + plen;
+	assert_true(gro_split_next(&sp, p2, &v2, &pay, &plen));
+	assert_int_equal(plen, 13 * MSS + 100);
+	assert_ptr_equal(pay, a + HLEN + 47 * MSS);
+	piece_ok(p2, plen, 1000 + 47 * MSS);
+	assert_int_equal(p2[34 + 13], ACK | PSH | FIN);
+	assert_int_equal(get16(p2 + 14 + 4), (uint16_t)(1000 + 47));   /* the 48th segment's IP id */
+	memcpy(p2 + HLEN, pay, plen);
+	size_t l2 = HLEN + plen;
+	assert_false(gro_split_next(&sp, p2, &v2, &pay, &plen));
+	assert_memory_equal(a, orig, HLEN);         /* the frame itself untouched */
+
+	struct gro g;
+	assert_true(gro_start(&g, p1, l1, &v1, GRO_MAX_LEN));
+	assert_true(gro_append(&g, p2, l2, &v2));
+	gro_finish(&g);
+	/* the same headers, but the checksums, which frame() leaves unset */
+	put16(p1 + 14 + 10, 0);
+	put16(orig + 14 + 10, 0);
+	put16(p1 + 34 + 16, 0);
+	put16(orig + 34 + 16, 0);
+	assert_memory_equal(p1, orig, HLEN);
+
+	/* CWR on the first piece only; a last piece of one segment is no
+	 * super-frame */
+	la = frame(a, &va, 5000, 48, 0, ACK | 0x80);
+	put16(a + 14 + 2, 0);                       /* over 64 KB */
+	assert_true(gro_split_start(&sp, a, la, &va, GRO_MAX_LEGACY));
+	assert_true(gro_split_next(&sp, p1, &v1, &pay, &plen));
+	assert_int_equal(p1[34 + 13], ACK | 0x80);
+	assert_true(gro_split_next(&sp, p2, &v2, &pay, &plen));
+	assert_int_equal(plen, MSS);
+	assert_int_equal(p2[34 + 13], ACK);
+	assert_int_equal(v2.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+	assert_int_equal(v2.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+
+	/* not cut: no TCP super-frame, no room, a zero length under 64 KB */
+	la = frame(a, &va, 1000, 10, 0, ACK);
+	va.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+	assert_false(gro_split_start(&sp, a, la, &va, GRO_MAX_LEGACY));
+	la = frame(a, &va, 1000, 10, 0, ACK);
+	assert_false(gro_split_start(&sp, a, la, &va, HLEN + MSS));
+	assert_false(gro_split_start(&sp, a, la, &va, GRO_MAX_LEN));
+	put16(a + 14 + 2, 0);
+	assert_false(gro_split_start(&sp, a, la, &va, GRO_MAX_LEGACY));
+}
+
 static size_t reply(uint8_t *buf, const int *types, size_t n)
 {
 	memset(buf, 0, 512);
@@ -257,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_legacy_length),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_big_tcp_reply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
  *     config restores traffic;
  *   - the pair deleted under the sealer: it makes it again and traffic
  *     resumes; a TAP of the same name (an older sealer's) is replaced;
+ *   - an 802.1Q-tagged frame inside the overlay crosses with its tag;
  *   - TCP crosses as trains, coalesced on receipt, and with BIG TCP the
  *     container's super-frames over 64 KB are read whole; the throughput
  *     through the sealed path vs the plain underlay is information only
@@ -389,35 +390,46 @@ static struct capture capture_drain(void)
 	return c;
 }
 
+/* Forks child(arg, ready): it writes one byte to ready once it listens;
+ * returns its pid after that byte came. */
+static pid_t spawn_ready(void (*child)(const void *arg, int ready), const void *arg)
+{
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	pid_t pid = fork();
+	if (pid == 0)
+		child(arg, pfd[1]);   /* exits */
+	char c;
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	close(pfd[1]);
+	return pid;
+}
+
+/* In namespace to (a child): exits 0 when MARKER arrives on UDP 9999
+ * within 3 s. */
+static void marker_receiver(const void *to, int ready)
+{
+	enter(to);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(9999) };
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		_exit(2);
+	struct timeval tv = { .tv_sec = 3 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (write(ready, "r", 1) != 1)
+		_exit(2);
+	char buf[256];
+	ssize_t n = recv(fd, buf, sizeof(buf), 0);
+	_exit(n == (ssize_t)strlen(MARKER) && !memcmp(buf, MARKER, (size_t)n) ? 0 : 1);
+}
+
 /* Sends MARKER in one UDP datagram from namespace from to ip:9999 and
  * returns 0 if a receiver in namespace to got it (to may be NULL: no
  * receiver, just send). */
 static int send_marker(const char *from, const char *to, const char *ip)
 {
-	int pfd[2];
-	assert_int_equal(pipe(pfd), 0);
-	pid_t rcv = 0;
-	if (to) {
-		rcv = fork();
-		if (rcv == 0) {
-			enter(to);
-			int fd = socket(AF_INET, SOCK_DGRAM, 0);
-			struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(9999) };
-			if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-				_exit(2);
-			struct timeval tv = { .tv_sec = 3 };
-			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-			if (write(pfd[1], "r", 1) != 1)
-				_exit(2);
-			char buf[256];
-			ssize_t n = recv(fd, buf, sizeof(buf), 0);
-			_exit(n == (ssize_t)strlen(MARKER) && !memcmp(buf, MARKER, (size_t)n) ? 0 : 1);
-		}
-		char c;
-		assert_int_equal(read(pfd[0], &c, 1), 1);
-	}
-	close(pfd[0]);
-	close(pfd[1]);
+	pid_t rcv = to ? spawn_ready(marker_receiver, to) : 0;
 	pid_t snd = fork();
 	if (snd == 0) {
 		enter(from);
@@ -774,6 +786,95 @@ static void test_restart(void **unused)
 	swarm__sealer_status__free_unpacked(b, NULL);
 }
 
+#define VLAN_MARKER "slt-vlan-tagged"
+
+/* Parses "xx:xx:xx:xx:xx:xx" into m. */
+static void mac_parse(const char *s, uint8_t m[6])
+{
+	unsigned v[6];
+	assert_int_equal(sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]), 6);
+	for (int i = 0; i < 6; i++)
+		m[i] = (uint8_t)v[i];
+}
+
+/* In container B (a child): waits up to 3 s on eth0 for the frame holding
+ * VLAN_MARKER; exits 0 when it came with VLAN id 5 (the kernel gives the
+ * tag apart, in PACKET_AUXDATA), 3 when without, 1 when it never came. */
+static void vlan_receiver(const void *unused, int ready)
+{
+	(void)unused;
+	enter(fx.b.ct);
+	int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)), one = 1;
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+	ll.sll_ifindex = (int)if_nametoindex("eth0");
+	struct timeval tv = { .tv_sec = 3 };
+	if (fd < 0 || setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ll, sizeof(ll)) < 0 || write(ready, "r", 1) != 1)
+		_exit(2);
+	for (;;) {
+		uint8_t buf[2048];
+		union {
+			struct cmsghdr h;
+			uint8_t b[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+		} cb;
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cb,
+				     .msg_controllen = sizeof(cb) };
+		ssize_t n = recvmsg(fd, &mh, 0);
+		if (n < 0)
+			_exit(1);
+		if (!memmem(buf, (size_t)n, VLAN_MARKER, strlen(VLAN_MARKER)))
+			continue;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			struct tpacket_auxdata aux;
+			if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA)
+				continue;
+			memcpy(&aux, CMSG_DATA(c), sizeof(aux));
+			_exit((aux.tp_status & TP_STATUS_VLAN_VALID) && (aux.tp_vlan_tci & 0xfff) == 5 ? 0 : 3);
+		}
+		_exit(3);
+	}
+}
+
+/* An 802.1Q-tagged frame inside the overlay (as a container's VLAN
+ * sub-interface sends it; this kernel may have no 8021q, so it is written
+ * raw): it reaches container B with its tag. The kernel hands the
+ * sealer's packet socket the frame without it; the sealer puts it back
+ * from PACKET_AUXDATA. */
+static void test_vlan(void **unused)
+{
+	(void)unused;
+	pid_t rcv = spawn_ready(vlan_receiver, NULL);
+	pid_t snd = fork();
+	if (snd == 0) {
+		enter(fx.a.ct);
+		uint8_t f[64] = { 0 };
+		mac_parse(fx.b.ct_mac, f);
+		mac_parse(fx.a.ct_mac, f + 6);
+		memcpy(f + 12, "\x81\x00\x00\x05\x88\xb5", 6);   /* VLAN 5, local ethertype */
+		memcpy(f + 18, VLAN_MARKER, strlen(VLAN_MARKER));
+		int fd = socket(AF_PACKET, SOCK_RAW, 0);
+		struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_halen = 6 };
+		ll.sll_ifindex = (int)if_nametoindex("eth0");
+		memcpy(ll.sll_addr, f, 6);
+		for (int i = 0; i < 5; i++) {   /* a few, 200 ms apart: the first may find no ARP yet */
+			if (sendto(fd, f, sizeof(f), 0, (struct sockaddr *)&ll, sizeof(ll)) < 0)
+				_exit(2);
+			usleep(200000);
+		}
+		_exit(0);
+	}
+	int st = -1, ss = -1;
+	assert_int_equal(waitpid(snd, &ss, 0), snd);
+	assert_int_equal(waitpid(rcv, &st, 0), rcv);
+	assert_true(WIFEXITED(ss) && WEXITSTATUS(ss) == 0);
+	assert_true(WIFEXITED(st));
+	fprintf(stderr, "tagged frame at container B: %s\n",
+		WEXITSTATUS(st) == 0 ? "with its tag" : WEXITSTATUS(st) == 3 ? "WITHOUT its tag" : "none");
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* An upgrade from a sealer that used a TAP of the same name: the new one
  * replaces the TAP with its veth pair and traffic resumes. */
 static void test_tap_replaced(void **unused)
@@ -960,6 +1061,7 @@ int main(void)
 		cmocka_unit_test(test_clock_set_back),
 		cmocka_unit_test(test_tap_lost),
 		cmocka_unit_test(test_tap_replaced),
+		cmocka_unit_test(test_vlan),
 		cmocka_unit_test(test_throughput),
 		cmocka_unit_test(test_no_trains),
 	};
