@@ -13,7 +13,10 @@
  * Parsed frames with vnet headers also go through receive coalescing
  * (sealer_gro.c) as consecutive frames would: a merge never grows past
  * its limit, gro_finish rewrites headers only and gro_undo restores the
- * head exactly. Every record is also read as a BIG TCP probe reply.
+ * head exactly. They are also cut up as for a link that refuses them
+ * whole (gro_split): the pieces' payloads tile the frame's exactly, each
+ * piece stays below its limit, the frame is left as it was. Every record
+ * is also read as a BIG TCP probe reply.
  * Built for libFuzzer with -fsanitize=fuzzer, or linked with replay.c to
  * replay corpus/sealer in `make check`. */
 #include <stdint.h>
@@ -48,10 +51,34 @@ static void gro_done(void)
 		abort();
 }
 
+#define FUZZ_SPLIT_MAX 3000
+
+static void split_check(const struct sw_frame *f, const struct virtio_net_hdr *h)
+{
+	struct gro_split sp;
+	if (!gro_split_start(&sp, f->frame, f->frame_len, h, FUZZ_SPLIT_MAX))
+		return;
+	static uint8_t hdr[256];
+	struct virtio_net_hdr pv;
+	const uint8_t *pay;
+	size_t plen, at = sp.hlen;
+	if (sp.hlen > sizeof(hdr) || sp.hlen >= f->frame_len)
+		abort();
+	while (gro_split_next(&sp, hdr, &pv, &pay, &plen)) {
+		if (pay != f->frame + at || !plen || sp.hlen + plen >= FUZZ_SPLIT_MAX ||
+		    at + plen > f->frame_len)
+			abort();
+		at += plen;
+	}
+	if (at != f->frame_len)
+		abort();
+}
+
 static void gro_feed(const struct sw_frame *f)
 {
 	struct virtio_net_hdr h;
 	memcpy(&h, f->vnet, sizeof(h));
+	split_check(f, &h);
 	if (nheld && nheld < FUZZ_GRO_FRAMES && gro_append(&g, f->frame, f->frame_len, &h)) {
 		if (g.len > g.max || g.frames != ++nheld)
 			abort();
