@@ -408,9 +408,9 @@ static bool dp_net_ready(const struct dp_run *run, const bool *ready, uint32_t v
 static bool dp_ep_untuned(const struct dp_run *run, const struct dp_local_ep *a)
 {
 	const struct dp_network *an = dp_state_find_network(run->actual, a->vni);
-	bool big = an && an->mtu >= DP_SEALED_GSO4_MIN_MTU;
+	uint32_t ct = an ? dp_sealed_gso4(an->mtu) : 0;
 	return (a->host_gso4 && a->host_gso4 < DP_SEALED_HOST_GSO) ||
-	       (big && a->ct_gso4 && a->ct_gso4 < DP_SEALED_GSO4_MAX);
+	       (ct && a->ct_gso4 && a->ct_gso4 < ct);
 }
 
 static void dp_add_eps(struct dp_run *run, const bool *ready)

@@ -46,6 +46,11 @@
  * the kernel's TCP header reserve. */
 #define DP_SEALED_GSO4_MAX (256u * 1024)
 #define DP_SEALED_GSO4_MIN_MTU 1202
+/* That size for a network of this MTU, or 0: left as the kernel has it. */
+static inline uint32_t dp_sealed_gso4(uint32_t mtu)
+{
+	return mtu >= DP_SEALED_GSO4_MIN_MTU ? DP_SEALED_GSO4_MAX : 0;
+}
 /* gso_ipv4_max_size of their host ends: swarm-sealer's coalesced frames
  * (sealer_gro.h GRO_MAX_LEN) cross them whole. */
 #define DP_SEALED_HOST_GSO (256u * 1024)

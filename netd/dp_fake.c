@@ -157,13 +157,14 @@ static int fake_ep_attach(void *ctx, const struct dp_network *net, const struct 
 	int err = fake_should_fail(f, line);
 	if (err)
 		return err;
-	if (!dp_state_find_network(&f->kernel, net->vni))
+	const struct dp_network *kn = dp_state_find_network(&f->kernel, net->vni);
+	if (!kn)
 		return -ENOENT;
 	struct dp_local_ep e = *ep;
 	snprintf(e.host_ifname, sizeof(e.host_ifname), "ve%08x", ntohl(ep->ip.s_addr));
 	e.host_gso4 = net->encrypted ? DP_SEALED_HOST_GSO : 65536;
-	const struct dp_network *kn = dp_state_find_network(&f->kernel, net->vni);
-	e.ct_gso4 = net->encrypted && kn->mtu >= DP_SEALED_GSO4_MIN_MTU ? DP_SEALED_GSO4_MAX : 65536;
+	uint32_t ct = net->encrypted ? dp_sealed_gso4(kn->mtu) : 0;
+	e.ct_gso4 = ct ? ct : 65536;
 	err = dp_state_add_local(&f->kernel, &e);
 	if (err)
 		return err;
@@ -204,8 +205,9 @@ static int fake_ep_tune(void *ctx, const struct dp_network *net, const struct dp
 		if (k->eps[i].vni == ep->vni && strcmp(k->eps[i].host_ifname, ep->host_ifname) == 0) {
 			k->eps[i].host_gso4 = DP_SEALED_HOST_GSO;
 			const struct dp_network *kn = dp_state_find_network(k, ep->vni);
-			if (kn && kn->mtu >= DP_SEALED_GSO4_MIN_MTU)
-				k->eps[i].ct_gso4 = DP_SEALED_GSO4_MAX;
+			uint32_t ct = kn ? dp_sealed_gso4(kn->mtu) : 0;
+			if (ct)
+				k->eps[i].ct_gso4 = ct;
 		}
 	fake_record(f, line);
 	return 0;

@@ -623,6 +623,26 @@ static int dpn_overlay_mtu(struct nl_sock *ov, const struct dp_network *net, uin
 	return 0;
 }
 
+/* The IPv4 super-frame sizes of an attachment on an encrypted network
+ * (older kernels ignore the attribute): its host end passes the sealer's
+ * coalesced frames whole, and its sandbox end ifname (in sb, when given)
+ * sends BIG TCP frames, which the sealer reads whole, where the network's
+ * MTU allows (dp_sealed_gso4). *end (when set) names the end that failed. */
+static int dpn_sealed_sizes(struct nl_sock *ov, const char *host, struct nl_sock *sb,
+			    const char *ifname, uint32_t mtu, const char **end)
+{
+	const char *unused;
+	if (!end)
+		end = &unused;
+	*end = "host end";
+	int r = link_set_gso_max(ov, host, GRO_IFLA_GSO_IPV4_MAX_SIZE, DP_SEALED_HOST_GSO);
+	if (r >= 0 && sb && dp_sealed_gso4(mtu)) {
+		*end = "sandbox end";
+		r = link_set_gso_max(sb, ifname, GRO_IFLA_GSO_IPV4_MAX_SIZE, dp_sealed_gso4(mtu));
+	}
+	return r;
+}
+
 static int dpn_ep_attach(void *ctx, const struct dp_network *net, const struct dp_local_ep *ep)
 {
 	struct dp_nl *nl = ctx;
@@ -649,14 +669,7 @@ static int dpn_ep_attach(void *ctx, const struct dp_network *net, const struct d
 	step = "super-frame size";
 	if (net->encrypted && (r = link_set_gso_max(sb, ep->ifname, IFLA_GSO_MAX_SIZE, DP_SEALED_GSO_MAX)) < 0)
 		goto out;
-	/* IPv4 TCP in BIG TCP super-frames where the kernel has it (older
-	 * ones ignore the attribute): the sealer reads them whole */
-	if (net->encrypted && mtu >= DP_SEALED_GSO4_MIN_MTU &&
-	    (r = link_set_gso_max(sb, ep->ifname, GRO_IFLA_GSO_IPV4_MAX_SIZE, DP_SEALED_GSO4_MAX)) < 0)
-		goto out;
-	/* the host end passes the sealer's coalesced frames whole */
-	if (net->encrypted &&
-	    (r = link_set_gso_max(ov, host, GRO_IFLA_GSO_IPV4_MAX_SIZE, DP_SEALED_HOST_GSO)) < 0)
+	if (net->encrypted && (r = dpn_sealed_sizes(ov, host, sb, ep->ifname, mtu, NULL)) < 0)
 		goto out;
 	step = "sandbox address";
 	if ((r = dpn_sandbox_config(sb, ep->ifname, ep->ip, net->prefixlen)) < 0)
@@ -702,23 +715,26 @@ static int dpn_ep_tune(void *ctx, const struct dp_network *net, const struct dp_
 	struct dp_nl *nl = ctx;
 	struct nl_sock *ov, *sb = NULL;
 	uint32_t mtu = 0;
-	const char *end = "host end";
+	const char *end;
 	int r = dpn_open_overlay(nl, net->vni, &ov);
 	if (r < 0)
 		return r;
-	r = link_set_gso_max(ov, ep->host_ifname, GRO_IFLA_GSO_IPV4_MAX_SIZE, DP_SEALED_HOST_GSO);
-	if (r >= 0 && ep->netns[0] && dpn_overlay_mtu(ov, net, &mtu) == 0 &&
-	    mtu >= DP_SEALED_GSO4_MIN_MTU) {
-		end = "sandbox end";
+	/* the sandbox only where its end's size is to be set; the host end's
+	 * is set whether or not it opens */
+	int sr = 0;
+	if (ep->netns[0] && dpn_overlay_mtu(ov, net, &mtu) == 0 && dp_sealed_gso4(mtu)) {
 		int sbfd = open(ep->netns, O_RDONLY | O_CLOEXEC);
-		r = sbfd < 0 ? -errno : dpn_open_in(sbfd, &sb);
+		sr = sbfd < 0 ? -errno : dpn_open_in(sbfd, &sb);
 		if (sbfd >= 0)
 			close(sbfd);
-		if (r >= 0)
-			r = link_set_gso_max(sb, ep->ifname, GRO_IFLA_GSO_IPV4_MAX_SIZE, DP_SEALED_GSO4_MAX);
-		if (sb)
-			nl_socket_free(sb);
 	}
+	r = dpn_sealed_sizes(ov, ep->host_ifname, sr < 0 ? NULL : sb, ep->ifname, mtu, &end);
+	if (r >= 0 && sr < 0) {
+		r = sr;
+		end = "sandbox end";
+	}
+	if (sb)
+		nl_socket_free(sb);
 	nl_socket_free(ov);
 	if (r < 0)
 		log_err("datapath, vni %u: %s of %s (task %s): super-frame size: %s", net->vni, end,
@@ -1360,8 +1376,6 @@ static int dpn_fdb_msg(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-/* FDB entries on vxlan0: an AF_BRIDGE dump (an AF_UNSPEC neighbour dump,
- * which is what libnl's cache asks for, leaves them out). */
 /* One dump request of type (family header hdr[len]) on sk, each answer
  * through cb(arg): for what libnl's caches leave out. 0 or -errno. */
 static int dpn_dump_raw(struct nl_sock *sk, int type, void *hdr, size_t len,
@@ -1375,6 +1389,8 @@ static int dpn_dump_raw(struct nl_sock *sk, int type, void *hdr, size_t len,
 	return r < 0 ? dpn_errno(r) : 0;
 }
 
+/* FDB entries on vxlan0: an AF_BRIDGE dump (an AF_UNSPEC neighbour dump,
+ * which is what libnl's cache asks for, leaves them out). */
 static int dpn_dump_fdbs(struct nl_sock *ov, int vx, uint32_t vni, struct dp_state *st)
 {
 	struct dpn_fdb_walk w = { .ifindex = vx, .vni = vni, .st = st };

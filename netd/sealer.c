@@ -5,8 +5,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <linux/sockios.h>
 #include <linux/if_packet.h>
 #include <linux/virtio_net.h>
@@ -127,7 +125,7 @@ struct sealer {
 	struct net *gro_net;
 	struct iovec gro_iov[GRO_FRAMES + 1];
 	struct sw_frame held[GRO_FRAMES];
-	size_t gro_max;                /* coalesced frames stay below; 0: none (gro_max_probe) */
+	size_t gro_max;                /* coalesced frames stay below; 0: none (sealer_new probes) */
 	bool split_big;                /* the links refuse frames over 64 KB: split them */
 	uint8_t *txbuf, *rxbuf;        /* SEALER_BATCH datagrams each */
 	struct mmsghdr txm[SEALER_BATCH], rxm[SEALER_BATCH];
@@ -326,32 +324,6 @@ void sealer_set_wall_clock(struct sealer *s, int64_t (*wall)(void))
 void sealer_set_coalescing(struct sealer *s, size_t max)
 {
 	s->gro_max = max;
-}
-
-/* How big a coalesced frame this kernel takes (sealer_gro.h): asks for
- * lo (ifindex 1 in every namespace) and looks for the attribute of
- * Linux 6.3's BIG TCP. */
-static size_t gro_max_probe(void)
-{
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return GRO_MAX_LEGACY;
-	struct {
-		struct nlmsghdr n;
-		struct ifinfomsg i;
-	} req = {
-		.n = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST },
-		.i = { .ifi_family = AF_UNSPEC, .ifi_index = 1 },
-	};
-	size_t cap = 32768;
-	uint8_t *buf = xmalloc(cap);
-	ssize_t n = -1;
-	if (send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req))
-		n = recv(fd, buf, cap, 0);
-	bool big = n > 0 && gro_big_tcp_reply(buf, (size_t)n);
-	free(buf);
-	close(fd);
-	return big ? GRO_MAX_LEN : GRO_MAX_LEGACY;
 }
 
 /* Re-keys v's sealing direction; true when done (counted). */
@@ -698,12 +670,10 @@ static int tap_write_split(struct net *n, const struct virtio_net_hdr *vh, const
 	struct gro_split sp;
 	if (!gro_split_start(&sp, f, flen, vh, GRO_MAX_LEGACY))
 		return -EINVAL;
-	uint8_t hdr[ETH_HLEN_ + 60 + 60];   /* Ethernet, IPv4 and TCP at their longest */
+	uint8_t hdr[GRO_HDR_MAX];
 	struct virtio_net_hdr pv;
 	const uint8_t *pay;
 	size_t plen;
-	if (sp.hlen > sizeof(hdr))
-		return -EINVAL;
 	while (gro_split_next(&sp, hdr, &pv, &pay, &plen)) {
 		struct iovec iov[3] = {
 			{ &pv, VNET_LEN }, { hdr, sp.hlen }, { (void *)pay, plen },
@@ -725,19 +695,14 @@ static void tap_write(struct sealer *s, struct net *n, const struct virtio_net_h
 		{ (void *)f, flen },
 	};
 	bool big = vh && flen > GRO_MAX_LEGACY;
-	int r = -EMSGSIZE;
-	if (!big || !s->split_big)
+	/* -EINVAL from the split: no TCPv4 super-frame, written whole */
+	int r = big && s->split_big ? tap_write_split(n, vh, f, flen) : -EINVAL;
+	if (r == -EINVAL)
 		r = writev(n->fd, iov, 2) < 0 ? -errno : 0;
-	if (r == -EMSGSIZE && big) {
-		int k = tap_write_split(n, vh, f, flen);
-		if (k == -EINVAL && s->split_big)   /* no TCPv4 frame: whole, then */
-			k = writev(n->fd, iov, 2) < 0 ? -errno : 0;
-		else if (k == 0 && !s->split_big) {
-			s->split_big = true;
-			log_warn("sealer, vni %u: a %zu-byte super-frame was refused whole; frames "
-				 "over 64 KB are written in pieces from now on", n->vni, flen);
-		}
-		r = k;
+	if (r == -EMSGSIZE && big && !s->split_big && (r = tap_write_split(n, vh, f, flen)) == 0) {
+		s->split_big = true;
+		log_warn("sealer, vni %u: a %zu-byte super-frame was refused whole; frames over "
+			 "64 KB are written in pieces from now on", n->vni, flen);
 	}
 	if (r < 0) {
 		s->c.tx_error++;
@@ -1559,7 +1524,8 @@ int sealer_new(struct ev_loop *loop, struct sealer **out)
 	ev_init(&s->retry, retry_cb);
 	s->retry.data = s;
 	s->wall = now_wall_ns;
-	s->gro_max = gro_max_probe();
+	/* how big a coalesced frame this kernel takes (sealer_gro.h) */
+	s->gro_max = sealer_link_big_tcp() ? GRO_MAX_LEN : GRO_MAX_LEGACY;
 	log_info("sealer, coalescing received TCP super-frames below %zu bytes%s", s->gro_max,
 		 s->gro_max > GRO_MAX_LEGACY ? " (BIG TCP)" : "");
 	ev_init(&s->floor_t, floor_cb);

@@ -87,6 +87,7 @@ void gro_undo(struct gro *g);
  * have made them: IP total length, id and checksum, sequence number, FIN
  * and PSH on the last piece only, CWR on the first, the pseudo-header sum
  * for its length. A BIG TCP frame (IP total length 0) is taken too. */
+#define GRO_HDR_MAX (14 + 20 + 60)   /* a frame's headers at most: Ethernet, IPv4, TCP */
 struct gro_split {
 	const uint8_t *f;               /* the frame, left as it is */
 	struct virtio_net_hdr vh;

@@ -79,9 +79,13 @@ static void nest_end(struct req *q, struct rtattr *a)
 	a->rta_len = (uint16_t)(q->buf + q->n.nlmsg_len - (uint8_t *)a);
 }
 
-/* Sends q and waits for the kernel's answer: 0 or its -errno. */
-static int talk(struct req *q)
+/* Sends q and waits for the kernel's answer: 0 or its -errno. With ans,
+ * the message before the answer (a GET's reply) is copied to ans[cap] and
+ * its length put in *alen (0: none, or longer than cap). */
+static int talk_answer(struct req *q, uint8_t *ans, size_t cap, size_t *alen)
 {
+	if (alen)
+		*alen = 0;
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0)
 		return -errno;
@@ -94,7 +98,7 @@ static int talk(struct req *q)
 	while (!r) {
 		union {
 			struct nlmsghdr n;
-			uint8_t b[4096];
+			uint8_t b[32768];   /* a link's reply, stats and all */
 		} a;
 		ssize_t n = recv(fd, a.b, sizeof(a.b), 0);
 		if (n < 0) {
@@ -103,6 +107,11 @@ static int talk(struct req *q)
 			r = -errno;
 			break;
 		}
+		if (n >= (ssize_t)NLMSG_HDRLEN && a.n.nlmsg_type != NLMSG_ERROR && ans &&
+		    (size_t)n <= cap) {
+			memcpy(ans, a.b, (size_t)n);
+			*alen = (size_t)n;
+		}
 		if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || a.n.nlmsg_type != NLMSG_ERROR)
 			continue;   /* not our answer */
 		const struct nlmsgerr *e = NLMSG_DATA(&a.n);
@@ -110,6 +119,22 @@ static int talk(struct req *q)
 	}
 	close(fd);
 	return r == 1 ? 0 : r;
+}
+
+static int talk(struct req *q)
+{
+	return talk_answer(q, NULL, 0, NULL);
+}
+
+bool sealer_link_big_tcp(void)
+{
+	struct req q;
+	req_init(&q, RTM_GETLINK, 0, 1);   /* lo: ifindex 1 in every namespace */
+	size_t cap = 32768, n = 0;
+	uint8_t *ans = malloc(cap);
+	bool big = ans && talk_answer(&q, ans, cap, &n) == 0 && gro_big_tcp_reply(ans, n);
+	free(ans);
+	return big;
 }
 
 void sealer_link_peer(const char *name, char peer[IF_NAMESIZE])

@@ -16,9 +16,15 @@
 #define SWARM_SEALER_LINK_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SEALER_LINK_ALIAS "swarm-sealer"
+
+/* Whether the kernel takes IPv4 super-frames over 64 KB (BIG TCP, Linux
+ * 6.3): it names IFLA_GSO_IPV4_MAX_SIZE for lo (sealer_gro.h
+ * gro_big_tcp_reply). */
+bool sealer_link_big_tcp(void);
 
 /* The sealer's end of the pair named name (name and "p", cut to fit). */
 void sealer_link_peer(const char *name, char peer[IF_NAMESIZE]);

@@ -58,7 +58,7 @@ static void split_check(const struct sw_frame *f, const struct virtio_net_hdr *h
 	struct gro_split sp;
 	if (!gro_split_start(&sp, f->frame, f->frame_len, h, FUZZ_SPLIT_MAX))
 		return;
-	static uint8_t hdr[256];
+	static uint8_t hdr[GRO_HDR_MAX];
 	struct virtio_net_hdr pv;
 	const uint8_t *pay;
 	size_t plen, at = sp.hlen;
